@@ -1,0 +1,3 @@
+from gemmatui.cli import main
+
+raise SystemExit(main())
