@@ -1,0 +1,185 @@
+"""User settings: ``config.toml`` under platformdirs' user config dir.
+
+Precedence everywhere: command-line flag > environment > this file > default.
+``GEMMATUI_CONFIG`` points at another file (tests use it); ``GEMMATUI_DATA_DIR``
+moves the data dir (chat history) the same way.
+
+The file is only written when the user changes something, atomically (write a
+temporary file beside it, fsync, rename), so a crash never leaves half a file and
+a second running copy never reads one. Keys we do not know are kept as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gemmatui.core.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+APP_NAME = "gemmatui"
+
+
+def config_path() -> Path:
+    override = os.environ.get("GEMMATUI_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def config_dir() -> Path:
+    return config_path().parent
+
+
+def data_dir() -> Path:
+    override = os.environ.get("GEMMATUI_DATA_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user chose. ``None`` means "not set here: use env or default"."""
+
+    host: str | None = None  # Ollama server URL
+    model: str | None = None  # e.g. "gemma3:27b-it-qat"
+    num_ctx: int | None = None  # planned context; every chat request carries it
+    kv_cache_type: str | None = None  # f16 | q8_0 | q4_0 (what the server was started with)
+    keep_alive: str = "10m"  # sent with every chat request
+    theme: str = "gemma-dark"
+    system_prompt: str = ""
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _check(key: str, value: Any) -> Any:
+    if key == "num_ctx":
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(f"{config_path()}: num_ctx must be a number like 32768 or '32k'")
+        from gemmatui.core.units import UnitError, parse_ctx
+
+        try:
+            return parse_ctx(value)
+        except UnitError as err:
+            raise ConfigError(f"{config_path()}: {err}") from None
+    if key == "kv_cache_type":
+        if value not in ("f16", "q8_0", "q4_0"):
+            raise ConfigError(f"{config_path()}: kv_cache_type must be f16, q8_0 or q4_0, not {value!r}")
+        return value
+    if key == "keep_alive" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{config_path()}: {key} must be a string, not {value!r}")
+    return value
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err}); fix or delete the file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the config file; a missing file gives the defaults."""
+    path = path or config_path()
+    table = _read_table(path)
+    values = {k: _check(k, v) for k, v in table.items() if k in _TYPES}
+    return Settings(**values)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    text = str(value)
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    )
+    escaped = "".join(c if c >= " " or c in "\\" else f"\\u{ord(c):04x}" for c in escaped)
+    return f'"{escaped}"'
+
+
+def _dump(table: dict[str, Any]) -> str:
+    lines = ["# gemmatui settings (written by gemmatui; edits are kept)"]
+    nested: list[str] = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            nested.append(key)
+            continue
+        if value is None:
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    for key in nested:
+        lines.append("")
+        lines.append(f"[{key}]")
+        for sub_key, sub_value in table[key].items():
+            if not isinstance(sub_value, dict) and sub_value is not None:
+                lines.append(f"{sub_key} = {_toml_value(sub_value)}")
+    return "\n".join(lines) + "\n"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def update_settings(path: Path | None = None, **changes: Any) -> Settings:
+    """Change some keys in the file and return the new settings.
+
+    Reads the file again right before writing, so keys another running copy saved
+    meanwhile are kept; unknown keys and tables are kept as they were.
+    """
+    path = path or config_path()
+    unknown = set(changes) - set(_TYPES)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    table = _read_table(path)
+    for key, value in changes.items():
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = _check(key, value)
+    try:
+        atomic_write_text(path, _dump(table))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write ({err.strerror})") from None
+    current = {k: v for k, v in table.items() if k in _TYPES}
+    return replace(Settings(), **current)
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    return asdict(settings)

@@ -1,0 +1,99 @@
+"""Exit codes and the project's own error types.
+
+One exit-code table for every command (documented in README.md and docs/cli.md):
+
+====  ==========================================================
+code  meaning
+====  ==========================================================
+0     ok
+1     does not fit / generic failure
+2     usage error (bad flag or value)
+3     Ollama unreachable
+4     model not installed
+5     error during generation
+130   interrupted (Ctrl-C)
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_MODEL_MISSING = 4
+EXIT_GENERATION = 5
+EXIT_INTERRUPTED = 130
+
+
+class GemmaTuiError(Exception):
+    """Base of every error gemmatui raises on purpose. ``str(err)`` is one line for a person."""
+
+    exit_code = EXIT_FAIL
+
+
+class UsageError(GemmaTuiError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(GemmaTuiError):
+    """The config file could not be read or written."""
+
+    exit_code = EXIT_FAIL
+
+
+# --------------------------------------------------------------------------- Ollama
+
+
+class OllamaError(GemmaTuiError):
+    """Anything that went wrong talking to Ollama."""
+
+    exit_code = EXIT_FAIL
+
+
+class OllamaUnavailable(OllamaError):
+    """Nothing answers at the host (connection refused, DNS failure, connect timeout)."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class OllamaTimeout(OllamaError):
+    """The server accepted the connection but stopped sending (read timeout)."""
+
+    exit_code = EXIT_GENERATION
+
+
+class OllamaHTTPError(OllamaError):
+    """A non-2xx answer. ``status`` is the HTTP status, ``message`` Ollama's own error text."""
+
+    def __init__(self, status: int, message: str, hint: str = "") -> None:
+        self.status = status
+        self.message = message
+        self.hint = hint
+        text = f"Ollama answered {status}: {message}"
+        super().__init__(f"{text} ({hint})" if hint else text)
+
+
+class ModelNotFound(OllamaHTTPError):
+    """The model is not installed (404). The message says how to pull it."""
+
+    exit_code = EXIT_MODEL_MISSING
+
+    def __init__(self, model: str, message: str = "", status: int = 404) -> None:
+        self.model = model
+        super().__init__(status, message or f"model '{model}' not found", f"pull it first: gemmatui pull {model}")
+        self.args = (f"model '{model}' is not installed; pull it first: gemmatui pull {model}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class OllamaStreamError(OllamaError):
+    """A stream broke after it started: an in-band ``{"error": ...}`` line, a dropped
+    connection or a malformed line. ``partial`` holds what was received before it."""
+
+    exit_code = EXIT_GENERATION
+
+    def __init__(self, message: str, partial: str = "") -> None:
+        self.partial = partial
+        super().__init__(message)
