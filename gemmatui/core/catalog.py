@@ -1,0 +1,204 @@
+"""The Gemma 3 QAT catalogue: one table of the four Ollama tags and their architecture.
+
+Sources (see ``docs/fit.md`` and the reference ``gemma3-memory.md``):
+
+* architecture: google/gemma_pytorch ``gemma/config.py`` (``get_config_for_*_v3``),
+  cross-checked with ollama ``convert/convert_gemma3.go`` and llama.cpp
+  ``llama-model.cpp`` (``set_swa_pattern(6)``: every 6th layer is global);
+* blob sizes: ``ollama list`` for the ``*-it-qat`` tags (decimal GB, rounded as
+  Ollama prints them). When a model is installed, the exact byte size from
+  ``/api/tags`` and the architecture keys of ``/api/show`` replace these values
+  (:func:`with_installed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from gemmatui.core.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Text-model shape; field names follow the GGUF ``gemma3.*`` keys."""
+
+    hidden: int  # gemma3.embedding_length
+    ffn: int  # gemma3.feed_forward_length
+    layers: int  # gemma3.block_count
+    heads: int  # gemma3.attention.head_count
+    kv_heads: int  # gemma3.attention.head_count_kv
+    head_dim: int  # gemma3.attention.key_length (= value_length)
+    window: int  # gemma3.attention.sliding_window
+    context_length: int  # gemma3.context_length (trained maximum)
+    vocab: int  # len(tokenizer.ggml.tokens)
+    vision: bool  # SigLIP tower inside the blob
+    swa_pattern: int = 6  # every 6th layer is global (5 local : 1 global)
+
+    @property
+    def global_layers(self) -> int:
+        return self.layers // self.swa_pattern
+
+    @property
+    def sliding_layers(self) -> int:
+        return self.layers - self.global_layers
+
+    @property
+    def kv_bytes_per_token_layer_f16(self) -> int:
+        return 2 * self.kv_heads * self.head_dim * 2
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str  # "27b"
+    tag: str  # "gemma3:27b-it-qat"
+    label: str  # "Gemma 3 27B"
+    params: str  # "27B" (for people)
+    arch: Arch
+    blob_bytes: int  # the single GGUF blob Ollama loads (text + F16 embeddings + vision)
+    blob_source: str  # where blob_bytes came from
+    vision_bytes: int  # SigLIP tower + projector inside the blob (0 for text-only)
+    arch_source: str = "catalogue"
+
+    @property
+    def embedding_bytes(self) -> int:
+        """F16 token-embedding table (also the tied output projection)."""
+        return self.arch.vocab * self.arch.hidden * 2
+
+    @property
+    def bytes_read_per_token(self) -> int:
+        """Weights one decode step reads: every text weight once (the embedding table
+        as the output projection); the vision tower is not touched."""
+        return max(1, self.blob_bytes - self.vision_bytes)
+
+
+_VISION_BYTES = 850_000_000  # SigLIP-So400m + projector in F16, about 0.85 GB
+_LIST_SIZES = "`ollama list` size (rounded)"
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        key="1b",
+        tag="gemma3:1b-it-qat",
+        label="Gemma 3 1B",
+        params="1B",
+        arch=Arch(1152, 6912, 26, 4, 1, 256, 512, 32768, 262144, vision=False),
+        blob_bytes=1_000_000_000,
+        blob_source=_LIST_SIZES,
+        vision_bytes=0,
+    ),
+    Variant(
+        key="4b",
+        tag="gemma3:4b-it-qat",
+        label="Gemma 3 4B",
+        params="4B",
+        arch=Arch(2560, 10240, 34, 8, 4, 256, 1024, 131072, 262208, vision=True),
+        blob_bytes=4_000_000_000,
+        blob_source=_LIST_SIZES,
+        vision_bytes=_VISION_BYTES,
+    ),
+    Variant(
+        key="12b",
+        tag="gemma3:12b-it-qat",
+        label="Gemma 3 12B",
+        params="12B",
+        arch=Arch(3840, 15360, 48, 16, 8, 256, 1024, 131072, 262208, vision=True),
+        blob_bytes=8_900_000_000,
+        blob_source=_LIST_SIZES,
+        vision_bytes=_VISION_BYTES,
+    ),
+    Variant(
+        key="27b",
+        tag="gemma3:27b-it-qat",
+        label="Gemma 3 27B",
+        params="27B",
+        arch=Arch(5376, 21504, 62, 32, 16, 128, 1024, 131072, 262208, vision=True),
+        blob_bytes=18_000_000_000,
+        blob_source=_LIST_SIZES,
+        vision_bytes=_VISION_BYTES,
+    ),
+)
+
+_BY_KEY = {v.key: v for v in VARIANTS}
+_BY_TAG = {v.tag: v for v in VARIANTS}
+
+
+def variant_names() -> str:
+    return ", ".join(v.key for v in VARIANTS)
+
+
+def get_variant(name: str) -> Variant:
+    """Find a variant by ``27b``, ``27B``, ``gemma3:27b``, ``gemma3:27b-it-qat``.
+
+    >>> get_variant("27B").tag, get_variant("gemma3:12b-it-qat").key
+    ('gemma3:27b-it-qat', '12b')
+    """
+    text = name.strip().lower()
+    if text in _BY_TAG:
+        return _BY_TAG[text]
+    if text.startswith("gemma3:"):
+        text = text[len("gemma3:") :]
+    text = text.removesuffix("-it-qat")
+    if text in _BY_KEY:
+        return _BY_KEY[text]
+    raise UsageError(
+        f"unknown model {name!r}: choose one of {variant_names()} "
+        "(or a full tag like gemma3:27b-it-qat)"
+    )
+
+
+def find_variant(name: str) -> Variant | None:
+    """Like :func:`get_variant` but ``None`` for names outside the catalogue."""
+    try:
+        return get_variant(name)
+    except UsageError:
+        return None
+
+
+# GGUF metadata key -> Arch field
+_MODEL_INFO_KEYS = {
+    "gemma3.embedding_length": "hidden",
+    "gemma3.feed_forward_length": "ffn",
+    "gemma3.block_count": "layers",
+    "gemma3.attention.head_count": "heads",
+    "gemma3.attention.head_count_kv": "kv_heads",
+    "gemma3.attention.key_length": "head_dim",
+    "gemma3.attention.sliding_window": "window",
+    "gemma3.context_length": "context_length",
+}
+
+
+def arch_from_model_info(model_info: Mapping[str, Any], base: Arch) -> Arch:
+    """Override ``base`` with the architecture keys of ``/api/show``'s ``model_info``.
+
+    Every key is optional (older blobs lack some); values that are not positive
+    integers are ignored. ``tokenizer.ggml.tokens`` counts only when it is a
+    non-empty list (the server blanks long arrays unless asked for ``verbose``).
+    """
+    changes: dict[str, Any] = {}
+    for key, field_name in _MODEL_INFO_KEYS.items():
+        value = model_info.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            changes[field_name] = value
+    tokens = model_info.get("tokenizer.ggml.tokens")
+    if isinstance(tokens, list) and tokens:
+        changes["vocab"] = len(tokens)
+    if any(str(k).startswith("gemma3.vision.") for k in model_info):
+        changes["vision"] = True
+    return replace(base, **changes)
+
+
+def with_installed(
+    variant: Variant,
+    *,
+    size_bytes: int | None = None,
+    model_info: Mapping[str, Any] | None = None,
+) -> Variant:
+    """The variant as actually installed: exact blob size and architecture from Ollama."""
+    result = variant
+    if size_bytes and size_bytes > 0:
+        result = replace(result, blob_bytes=size_bytes, blob_source="installed (/api/tags)")
+    if model_info:
+        arch = arch_from_model_info(model_info, result.arch)
+        if arch != result.arch:
+            result = replace(result, arch=arch, arch_source="installed (/api/show)")
+    return result
