@@ -73,7 +73,7 @@ class Variant:
 
 
 _VISION_BYTES = 850_000_000  # SigLIP-So400m + projector in F16, about 0.85 GB
-_LIST_SIZES = "`ollama list` size (rounded)"
+_LIST_SIZES = "rounded `ollama list` size"
 
 VARIANTS: tuple[Variant, ...] = (
     Variant(

@@ -37,9 +37,9 @@ class UsageError(GemmaTuiError):
 
 
 class ConfigError(GemmaTuiError):
-    """The config file could not be read or written."""
+    """The config file could not be read or written (bad input from the user: exit 2)."""
 
-    exit_code = EXIT_FAIL
+    exit_code = EXIT_USAGE
 
 
 # --------------------------------------------------------------------------- Ollama
@@ -96,4 +96,16 @@ class OllamaStreamError(OllamaError):
 
     def __init__(self, message: str, partial: str = "") -> None:
         self.partial = partial
+        super().__init__(message)
+
+
+class OllamaPullError(OllamaError):
+    """A pull stopped before it finished: the registry refused it (unknown tag), the
+    server could not store it (disk full) or the connection dropped. What was already
+    downloaded stays on the server, so pulling again resumes."""
+
+    exit_code = EXIT_FAIL
+
+    def __init__(self, model: str, message: str) -> None:
+        self.model = model
         super().__init__(message)

@@ -581,12 +581,28 @@ def plan(
         )
     rows_t = tuple(rows)
     recommended = next((r for r in reversed(rows_t) if r.verdict == "gpu"), None)
-    fallback = None
-    if recommended is None:
-        fallback = next((r for r in reversed(rows_t) if r.verdict in ("partial", "cpu")), None)
+    fallback = None if recommended is not None else _fallback(rows_t)
     reason = _reason(hw, settings, budgets, recommended, fallback)
     hint = _hint(rows_t, recommended, settings)
     return FitReport(hw, settings, budgets, rows_t, recommended, fallback, reason, hint, tuple(warnings))
+
+
+#: Decoding on the CPU reads every weight from system RAM once per token; desktop memory
+#: moves 50-100 GB/s, so above about 5 GB per token a reply crawls (under ~10 tokens/s).
+CPU_INTERACTIVE_BYTES = 5_000_000_000
+
+
+def _fallback(rows: tuple[VariantFit, ...]) -> VariantFit | None:
+    """When nothing fits fully: the largest variant with at least half its layers on the
+    GPU, else the largest that stays interactive on the CPU, else the smallest that runs."""
+    runs = [r for r in reversed(rows) if r.verdict in ("partial", "cpu")]
+    for row in runs:
+        if row.verdict == "partial" and row.gpu_layer_share >= 0.5:
+            return row
+    for row in runs:
+        if row.variant.bytes_read_per_token <= CPU_INTERACTIVE_BYTES:
+            return row
+    return runs[-1] if runs else None
 
 
 def _where(budgets: tuple[GpuBudget, ...], hw: HardwareSnapshot) -> str:
@@ -616,8 +632,8 @@ def _reason(
     if not budgets:
         if fallback is not None:
             return (
-                f"no GPU found: {fallback.variant.label} runs on the CPU from system RAM "
-                f"(needs {format_bytes(fallback.ram_need)}), slowly"
+                f"no GPU found: {fallback.variant.label} is the largest that stays usable on the "
+                f"CPU (needs {format_bytes(fallback.ram_need)} of RAM; larger variants crawl)"
             )
         return "no GPU found, and no variant fits in the available system RAM"
     if fallback is not None:

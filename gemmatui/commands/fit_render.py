@@ -1,0 +1,192 @@
+"""Plain-text rendering of a :class:`~gemmatui.core.fit.FitReport` for the terminal.
+
+Standard library only (no rich): ``gemmatui fit`` must start fast. Colour is plain
+ANSI SGR and only used when asked (a TTY without ``NO_COLOR``).
+"""
+
+from __future__ import annotations
+
+from gemmatui.core.fit import FitReport, VariantFit
+from gemmatui.core.units import format_bytes, format_ctx
+
+BAR_WIDTH = 30
+_SGR = {
+    "weights": "34",  # blue
+    "kv": "35",  # magenta
+    "rest": "36",  # cyan
+    "over": "31",  # red
+    "gpu": "32",
+    "partial": "33",
+    "cpu": "33",
+    "none": "31",
+    "dim": "2",
+    "bold": "1",
+}
+
+
+class _Style:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, role: str) -> str:
+        if not self.colour or not text:
+            return text
+        return f"\x1b[{_SGR[role]}m{text}\x1b[0m"
+
+
+def _gib(n: float) -> str:
+    return format_bytes(n)
+
+
+def _hardware_lines(report: FitReport, s: _Style) -> list[str]:
+    hw = report.hardware
+    lines = []
+    label = "Hardware"
+    if hw.simulated:
+        label = "Simulated"
+    if not hw.gpus:
+        lines.append(f"{label:<10}CPU only: no GPU found")
+    for gpu, budget in zip(hw.gpus, report.budgets):
+        parts = [f"GPU {gpu.index}: {gpu.name}"]
+        if gpu.total_bytes:
+            parts.append(f"{_gib(gpu.total_bytes)}, {_gib(budget.free)} free ({_gib(budget.usable)} usable)")
+        if gpu.unified_memory:
+            parts.append("unified memory")
+        if gpu.driver_version:
+            parts.append(f"driver {gpu.driver_version}")
+        if gpu.cuda_version:
+            parts.append(f"CUDA {gpu.cuda_version}")
+        bw = gpu.bandwidth_bytes_per_s
+        if bw:
+            parts.append(f"{bw / 1e9:.0f} GB/s")
+        lines.append(f"{label:<10}" + " · ".join(parts))
+        label = ""
+    lines.append(
+        f"{'':<10}RAM {_gib(hw.ram_total_bytes)}, {_gib(hw.ram_available_bytes)} available"
+        + (f" · {hw.cpu_name}" if hw.cpu_name else "")
+    )
+    for note in hw.notes:
+        lines.append(f"{'':<10}{s(note, 'dim')}")
+    return lines
+
+
+def _settings_line(report: FitReport) -> str:
+    st = report.settings
+    src = st.sources
+    fa = "on" if st.flash_attention else "off"
+    parts = [
+        f"context {format_ctx(st.num_ctx or 0)} ({src.get('num_ctx', 'default')})",
+        f"KV cache {st.kv_type} ({src.get('kv_type', 'default')})",
+        f"flash attention {fa} ({src.get('flash_attention', 'default')})",
+        f"parallel {st.num_parallel}",
+    ]
+    return f"{'Settings':<10}" + " · ".join(parts)
+
+
+def _bar(row: VariantFit, scale: float, reference: int, s: _Style) -> str:
+    bd = row.breakdown
+    segments = [("weights", bd.weights, "█"), ("kv", bd.kv, "▓"), ("rest", bd.compute + bd.margin, "░")]
+    cells: list[tuple[str, str]] = []
+    filled = 0.0
+    for role, size, char in segments:
+        filled += size
+        target = round(filled / scale * BAR_WIDTH)
+        while len(cells) < min(target, BAR_WIDTH):
+            cells.append((char, role))
+    marker = min(BAR_WIDTH - 1, max(0, round(reference / scale * BAR_WIDTH) - 1)) if reference else None
+    out = []
+    for i in range(BAR_WIDTH):
+        char, role = cells[i] if i < len(cells) else ("·", "dim")
+        if marker is not None and i > marker and i < len(cells):
+            role = "over"
+        if marker is not None and i == marker and i >= len(cells):
+            char, role = "│", "bold"
+        out.append(s(char, role))
+    return "".join(out)
+
+
+def _max_ctx_text(row: VariantFit) -> str:
+    return " / ".join(format_ctx(v) if v else "–" for v in row.max_ctx.values())
+
+
+def _speed_text(row: VariantFit) -> str:
+    return f"≈{row.tokens_per_s:.0f} tok/s" if row.tokens_per_s else "–"
+
+
+def render_report(report: FitReport, *, only: VariantFit | None = None, colour: bool = False) -> str:
+    s = _Style(colour)
+    lines = _hardware_lines(report, s)
+    lines.append(_settings_line(report))
+    lines.append("")
+
+    rows = [only] if only is not None else list(reversed(report.rows))
+    if report.budgets:
+        reference, ref_label = report.budget, f"{_gib(report.budget)} usable VRAM"
+    else:
+        reference = report.hardware.ram_available_bytes
+        ref_label = f"{_gib(reference)} available RAM"
+    scale = max([reference] + [r.breakdown.need for r in rows]) or 1
+    lines.append(
+        s(
+            f"   {'MODEL':<6} {'NEED':>9}  {'MEMORY':<{BAR_WIDTH}}   {'VERDICT':<28} {'SPEED':<12} "
+            "MAX CTX f16 / q8_0 / q4_0",
+            "dim",
+        )
+    )
+    rec = report.recommended or report.fallback
+    for row in rows:
+        mark = "▶" if rec is not None and row.variant.key == rec.variant.key else " "
+        verdict = row.verdict_text
+        # Without a GPU, what matters is the system RAM the model takes.
+        need = row.breakdown.need if report.budgets else row.ram_need or row.breakdown.need
+        lines.append(
+            f" {s(mark, 'bold')} {row.variant.params:<6} {_gib(need):>9}  "
+            f"{_bar(row, scale, reference, s)}   {s(f'{verdict:<28}', row.verdict)} "
+            f"{_speed_text(row):<12} {_max_ctx_text(row)}"
+        )
+        for note in row.notes:
+            lines.append(f"{'':<21}{s(note, 'dim')}")
+    lines.append(
+        s(f"{'':<21}{'█'} weights  ▓ KV cache  ░ compute + margin  │ {ref_label}", "dim")
+    )
+    lines.append("")
+
+    if only is not None:
+        lines.extend(_detail(report, only))
+    else:
+        label = "Recommended" if report.recommended else "Best option" if report.fallback else "Result"
+        lines.append(f"{label + ':':<13}{report.reason}")
+    if report.hint:
+        lines.append(f"{'Hint:':<13}{report.hint}")
+    target = only if only is not None else rec
+    if target is not None and target.verdict != "none":
+        lines.append(
+            f"{'Next:':<13}gemmatui pull {target.variant.key}   (or: ollama pull {target.variant.tag})"
+        )
+    for warning in report.warnings:
+        lines.append(f"{'Warning:':<13}{s(warning, 'partial')}")
+    return "\n".join(lines) + "\n"
+
+
+def _detail(report: FitReport, row: VariantFit) -> list[str]:
+    bd = row.breakdown
+    v = row.variant
+    a = v.arch
+    where = "usable" if report.budgets else ""
+    lines = [
+        f"{v.label} ({v.tag}) at {format_ctx(bd.ctx)} context, {bd.kv_type} KV cache, "
+        f"micro-batch {bd.ubatch}, flash attention {'on' if bd.flash_attention else 'off'}",
+        f"  weights  {_gib(bd.weights):>10}   the model blob ({v.blob_source})",
+        f"  KV cache {_gib(bd.kv):>10}   {a.global_layers} global layers x {bd.cells_global} cells"
+        f" + {a.sliding_layers} sliding-window layers x {bd.cells_sliding} cells",
+        f"  compute  {_gib(bd.compute):>10}   llama-server's graph for one micro-batch"
+        + (f" (incl. {_gib(bd.kv_f16_copy)} f16 KV copy)" if bd.kv_f16_copy else ""),
+        f"  margin   {_gib(bd.margin):>10}   kept free by llama-server's --fit",
+        f"  need     {_gib(bd.need):>10}   "
+        + (f"of {_gib(report.budget)} {where}" if report.budgets else "no GPU"),
+        f"{'Verdict:':<13}{v.label}: {row.verdict_text}"
+        + (f", ≈{row.tokens_per_s:.0f} tokens/s" if row.tokens_per_s else ""),
+    ]
+    if row.verdict in ("partial", "cpu", "none") and row.ram_need:
+        lines.append(f"{'':<13}needs {_gib(row.ram_need)} of system RAM for the part on the CPU")
+    return lines
