@@ -1,6 +1,6 @@
 """Exit codes and the project's own error types.
 
-One exit-code table for every command (documented in README.md and docs/cli.md):
+One exit-code table for every command (documented in README.md and `gemmatui --help`):
 
 ====  ==========================================================
 code  meaning
@@ -109,3 +109,10 @@ class OllamaPullError(OllamaError):
     def __init__(self, model: str, message: str) -> None:
         self.model = model
         super().__init__(message)
+
+
+class NoSuitableModel(GemmaTuiError):
+    """No model was named and none of the installed Gemma 3 QAT variants suits this
+    machine. The message says which variant to pull."""
+
+    exit_code = EXIT_MODEL_MISSING
