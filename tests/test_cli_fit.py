@@ -114,7 +114,7 @@ def test_context_above_a_models_maximum_is_capped_per_row(tmp_path):
         (["--ctx", "99999999999"], "'99999999999'"),
         (["--vram", "0"], "'0'"),
         (["--vram", "lots"], "'lots'"),
-        (["--ram", "-1G"], "'-1G'"),
+        (["--ram=-1G"], "'-1G'"),
         (["--model", "70b"], "'70b'"),
         (["--kv-cache", "q5_1"], "'q5_1'"),
         (["--parallel", "zero"], "'zero'"),
