@@ -38,10 +38,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def add_host_argument(parser: argparse.ArgumentParser) -> None:
+def add_host_argument(parser: argparse.ArgumentParser, *, subcommand: bool = True) -> None:
+    """``--host`` is accepted before and after the command name; a subcommand's own
+    option only overrides the top-level one when it is given."""
     parser.add_argument(
         "--host",
         metavar="URL",
+        default=argparse.SUPPRESS if subcommand else None,
         help="Ollama server (default: $OLLAMA_HOST, then config, then http://127.0.0.1:11434)",
     )
 
@@ -54,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"gemmatui {__version__}")
-    add_host_argument(parser)
+    add_host_argument(parser, subcommand=False)
     parser.add_argument("--theme", metavar="NAME", help="colour theme for the terminal app")
     parser.add_argument("--ctx", metavar="N", help="context length for the terminal app (e.g. 32k)")
     parser.add_argument("--model", metavar="NAME", help="model for the terminal app (e.g. 27b)")

@@ -62,58 +62,38 @@ def _parse_int(value: str, flag: str) -> int:
 
 def build_report(args: argparse.Namespace) -> FitReport:
     """Parse every option first (so bad input fails before any probing), then plan."""
+    from gemmatui.commands._common import fit_report, load_target, parse_ctx_option
     from gemmatui.core import units
     from gemmatui.core.catalog import get_variant
-    from gemmatui.core.config import load_settings
     from gemmatui.core.errors import UsageError
-    from gemmatui.core.fit import layered_settings, parse_kv_type, plan
+    from gemmatui.core.fit import parse_kv_type
 
+    ctx = parse_ctx_option(args.ctx)
     try:
-        ctx = units.parse_ctx(args.ctx) if args.ctx is not None else None
         vram = units.parse_size(args.vram, what="--vram") if args.vram is not None else None
         ram = units.parse_size(args.ram, what="--ram") if args.ram is not None else None
     except units.UnitError as err:
-        raise UsageError(str(err).replace("context length", "--ctx", 1)) from None
+        raise UsageError(str(err)) from None
     kv = parse_kv_type(args.kv_cache, what="--kv-cache") if args.kv_cache is not None else None
     parallel = _parse_int(args.parallel, "--parallel") if args.parallel is not None else None
     fa = None if args.flash_attention in (None, "auto") else args.flash_attention == "on"
     if args.model is not None:
         get_variant(args.model)
 
-    config = load_settings()
-    env, env_source = _server_environment(args, config)
-    settings = layered_settings(
-        env,
-        env_source,
-        config_ctx=config.num_ctx,
-        config_kv=config.kv_cache_type,
+    hardware = None
+    if vram is not None or ram is not None:
+        from gemmatui.core.hardware import probe_hardware, simulated_snapshot
+
+        base = None if vram is not None and ram is not None else probe_hardware()
+        hardware = simulated_snapshot(vram, ram, base)
+    return fit_report(
+        load_target(args),
         ctx=ctx,
         kv_type=kv,
         num_parallel=parallel,
         flash_attention=fa,
+        hardware=hardware,
     )
-    from gemmatui.core.hardware import probe_hardware, simulated_snapshot
-
-    if vram is not None or ram is not None:
-        base = None if vram is not None and ram is not None else probe_hardware()
-        hw = simulated_snapshot(vram, ram, base)
-    else:
-        hw = probe_hardware()
-    return plan(hw, settings)
-
-
-def _server_environment(args: argparse.Namespace, config) -> tuple[dict[str, str], str]:
-    """The settings Ollama runs with: its own process environment when we can read it,
-    else this shell's."""
-    try:
-        from gemmatui.core.server_settings import read_server_env
-    except ImportError:  # pragma: no cover - the Ollama layer is optional here
-        return dict(os.environ), "this shell"
-    from gemmatui.core.hosts import resolve_host
-
-    host, _ = resolve_host(getattr(args, "host", None), os.environ, config)
-    server = read_server_env(host)
-    return dict(server.values), server.source
 
 
 # --------------------------------------------------------------------------- output

@@ -1,0 +1,189 @@
+"""What ``ask``, ``pull`` and ``models`` share: where Ollama is, which context to plan
+for, and the fit report that picks a variant.
+
+Imports only the standard library and light ``gemmatui.core`` modules at module level;
+the fit, the hardware probe and the Ollama client are imported when first needed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gemmatui.core.config import Settings, load_settings
+from gemmatui.core.errors import NoSuitableModel, OllamaUnavailable, UsageError
+from gemmatui.core.hosts import resolve_host
+
+if TYPE_CHECKING:
+    import argparse
+
+    from gemmatui.core.fit import FitReport, VariantFit
+    from gemmatui.core.ollama import OllamaClient
+    from gemmatui.core.server_settings import ServerEnv
+    from gemmatui.core.types import HardwareSnapshot, InstalledModel, ModelDetails
+
+
+@dataclass(frozen=True)
+class Target:
+    """The user's settings and the Ollama server a command talks to."""
+
+    settings: Settings
+    host: str
+    host_source: str  # "--host", "OLLAMA_HOST", "config" or "default"
+
+    def client(self) -> OllamaClient:
+        """A client for :attr:`host` with the default (generous) timeouts."""
+        from gemmatui.core.ollama import OllamaClient
+
+        return OllamaClient(self.host)
+
+    def server_env(self) -> ServerEnv:
+        """The settings the server runs with (see :mod:`gemmatui.core.server_settings`)."""
+        from gemmatui.core.server_settings import read_server_env
+
+        return read_server_env(self.host)
+
+
+def load_target(args: argparse.Namespace) -> Target:
+    """Read the config file and resolve the host: ``--host``, ``OLLAMA_HOST``, config, default."""
+    settings = load_settings()
+    host, source = resolve_host(getattr(args, "host", None), os.environ, settings)
+    return Target(settings, host, source)
+
+
+def parse_ctx_option(value: str | None) -> int | None:
+    """``--ctx`` as tokens (``32k`` = 32768), or ``None`` when not given.
+
+    Raises:
+        UsageError: The value is not a context length.
+    """
+    if value is None:
+        return None
+    from gemmatui.core.units import UnitError, parse_ctx
+
+    try:
+        return parse_ctx(value)
+    except UnitError as err:
+        raise UsageError(str(err).replace("context length", "--ctx", 1)) from None
+
+
+@contextmanager
+def name_the_host(target: Target) -> Iterator[None]:
+    """Add where the host came from to "cannot reach Ollama" (unless it is the default)."""
+    try:
+        yield
+    except OllamaUnavailable as err:
+        if target.host_source == "default":
+            raise
+        raise OllamaUnavailable(f"{err} (host from {target.host_source})") from err
+
+
+def fit_report(
+    target: Target,
+    *,
+    ctx: int | None,
+    installed: Mapping[str, InstalledModel] | None = None,
+    details: Mapping[str, ModelDetails] | None = None,
+    kv_type: str | None = None,
+    num_parallel: int | None = None,
+    flash_attention: bool | None = None,
+    hardware: HardwareSnapshot | None = None,
+) -> FitReport:
+    """Plan every Gemma 3 QAT variant on this machine for the server's settings.
+
+    Args:
+        target: Host (for the server's settings) and config (context, KV cache type).
+        ctx: ``--ctx``, which beats the config's ``num_ctx``; ``None`` lets the
+            config or Ollama's default decide.
+        installed: Installed models by tag; their exact sizes replace the catalogue's.
+        details: ``/api/show`` of installed models by tag; their GGUF architecture
+            keys replace the catalogue's.
+        kv_type, num_parallel, flash_attention: flags that beat the server's settings.
+        hardware: plan for this machine instead of probing (``fit --vram``).
+
+    Returns:
+        The fit report; ``report.settings.num_ctx`` is the context to send.
+    """
+    from gemmatui.core.catalog import VARIANTS, with_installed
+    from gemmatui.core.fit import layered_settings, plan
+    from gemmatui.core.hardware import probe_hardware
+
+    server = target.server_env()
+    settings = layered_settings(
+        server.values,
+        server.source,
+        config_ctx=target.settings.num_ctx,
+        config_kv=target.settings.kv_cache_type,
+        ctx=ctx,
+        kv_type=kv_type,
+        num_parallel=num_parallel,
+        flash_attention=flash_attention,
+    )
+    installed = installed or {}
+    details = details or {}
+    variants = [
+        with_installed(
+            v,
+            size_bytes=installed[v.tag].size_bytes if v.tag in installed else None,
+            model_info=details[v.tag].model_info if v.tag in details else None,
+        )
+        for v in VARIANTS
+    ]
+    return plan(hardware or probe_hardware(), settings, variants)
+
+
+def suggested(report: FitReport) -> VariantFit | None:
+    """The variant to pull: the largest that fits fully on the GPU, else the fit's fallback."""
+    return report.recommended or report.fallback
+
+
+def choose_installed(report: FitReport, installed: Mapping[str, InstalledModel]) -> VariantFit:
+    """The largest installed variant that suits this machine.
+
+    "Suits" means it fits fully on the GPU; when no variant does (no GPU, or a small
+    one), the fit's fallback or anything smaller that still runs.
+
+    Raises:
+        NoSuitableModel: Nothing suitable is installed; the message says what to pull.
+    """
+    if report.recommended is not None:
+        ok = [r for r in report.rows if r.verdict == "gpu"]
+    elif report.fallback is not None:
+        limit = report.fallback.variant.blob_bytes
+        ok = [
+            r
+            for r in report.rows
+            if r.verdict in ("partial", "cpu") and r.variant.blob_bytes <= limit
+        ]
+    else:
+        ok = []
+    for row in sorted(ok, key=lambda r: r.variant.blob_bytes, reverse=True):
+        if row.variant.tag in installed:
+            return row
+    pick = suggested(report)
+    if pick is None:
+        raise NoSuitableModel(f"no Gemma 3 QAT variant can run on this machine: {report.reason}")
+    have = ", ".join(sorted(installed)) or "none"
+    raise NoSuitableModel(
+        f"no installed Gemma 3 QAT model suits this machine (installed: {have}); pull one first: "
+        f"gemmatui pull {pick.variant.key}, or choose one with --model"
+    )
+
+
+def model_tag(name: str) -> str:
+    """A catalogue name (``27b``, ``gemma3:27b-it-qat``) as its tag; other full tags as given.
+
+    Raises:
+        UsageError: Not a catalogue name and not a full ``name:tag`` either.
+    """
+    from gemmatui.core.catalog import get_variant
+
+    try:
+        return get_variant(name).tag
+    except UsageError:
+        if ":" in name.strip():
+            return name.strip()
+        raise

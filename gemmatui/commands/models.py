@@ -1,0 +1,168 @@
+"""``gemmatui models``: the installed Gemma 3 QAT variants and whether each fits here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gemmatui.core.fit import FitReport
+    from gemmatui.core.types import InstalledModel, ModelDetails, RunningModel
+
+HELP = "list the installed Gemma 3 QAT models and whether each fits this machine"
+
+DESCRIPTION = """\
+List the Gemma 3 QAT variants installed in Ollama, their size, and whether each
+fits this machine at the planned context (--ctx, else config num_ctx, else the
+context Ollama would pick here), with the same estimate as `gemmatui fit`.
+
+exit codes: 0 ok, 2 usage error, 3 Ollama unreachable."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``models`` subcommand (standard library only)."""
+    from gemmatui.cli import add_host_argument
+
+    p = sub.add_parser(
+        "models",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--ctx", metavar="N", help="context length to check the fit at (e.g. 32k)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_host_argument(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Ask Ollama what is installed and loaded, plan the fit, print the table."""
+    import asyncio
+
+    from gemmatui.commands._common import fit_report, load_target, name_the_host, parse_ctx_option
+    from gemmatui.core.ollama import gemma_installed
+
+    ctx = parse_ctx_option(args.ctx)
+    target = load_target(args)
+
+    async def query() -> tuple[dict[str, InstalledModel], list[ModelDetails], list[RunningModel]]:
+        async with target.client() as client:
+            installed = gemma_installed(await client.list_models())
+            details = await asyncio.gather(*(client.show(tag) for tag in installed))
+            return installed, list(details), await client.ps()
+
+    with name_the_host(target):
+        installed, details, running = asyncio.run(query())
+    by_tag = {d.name: d for d in details}
+    report = fit_report(target, ctx=ctx, installed=installed, details=by_tag)
+    loaded = {r.name: r for r in running}
+    if args.json:
+        import json
+
+        json.dump(as_json(report, installed, loaded, target.host), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(report, installed, loaded, target.host))
+    return 0
+
+
+def _loaded_text(running: RunningModel | None) -> str:
+    if running is None:
+        return "-"
+    from gemmatui.core.units import format_ctx
+
+    share = running.size_vram_bytes / running.size_bytes if running.size_bytes else 0.0
+    ctx = f"{format_ctx(running.context_length)} ctx, " if running.context_length else ""
+    return f"{ctx}{share:.0%} GPU"
+
+
+def render(
+    report: FitReport,
+    installed: dict[str, InstalledModel],
+    loaded: dict[str, RunningModel],
+    host: str,
+) -> str:
+    """The table for people.
+
+    One row per installed variant (size as ``ollama list`` prints it, the fit verdict at
+    the planned context, and the context and GPU share if loaded), then what is not
+    installed and what to pull.
+    """
+    from gemmatui.commands._common import suggested
+    from gemmatui.core.units import format_ctx, format_decimal_bytes
+
+    settings = report.settings
+    ctx = format_ctx(settings.num_ctx or 0)
+    source = settings.sources.get("num_ctx", "")
+    kv = settings.kv_type
+    lines = [f"Gemma 3 QAT models on {host} (fit at {ctx} context: {source}, {kv} KV cache)"]
+    rows = [r for r in report.rows if r.variant.tag in installed]
+    pick = suggested(report)
+    if rows:
+        table = [("MODEL", "SIZE", "FIT HERE", "LOADED")]
+        for row in rows:
+            model = installed[row.variant.tag]
+            table.append(
+                (
+                    row.variant.tag,
+                    format_decimal_bytes(model.size_bytes),
+                    row.verdict_text,
+                    _loaded_text(loaded.get(row.variant.tag)),
+                )
+            )
+        widths = [max(len(r[i]) for r in table) for i in range(3)]
+        for r in table:
+            cells = [cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)]
+            lines.append("  ".join([*cells, r[3]]))
+    else:
+        lines.append("none installed")
+    missing = [r.variant.key for r in report.rows if r.variant.tag not in installed]
+    if missing:
+        lines.append(f"not installed: {', '.join(missing)}")
+    if pick is not None and pick.variant.tag not in installed:
+        lines.append(f"recommended here: {pick.variant.key} (gemmatui pull {pick.variant.key})")
+    return "\n".join(lines) + "\n"
+
+
+def as_json(
+    report: FitReport,
+    installed: dict[str, InstalledModel],
+    loaded: dict[str, RunningModel],
+    host: str,
+) -> dict[str, Any]:
+    """The same as :func:`render`, as one JSON object."""
+    from gemmatui.commands._common import suggested
+
+    pick = suggested(report)
+    models = []
+    for row in report.rows:
+        if row.variant.tag not in installed:
+            continue
+        running = loaded.get(row.variant.tag)
+        models.append(
+            {
+                "key": row.variant.key,
+                "tag": row.variant.tag,
+                "size_bytes": installed[row.variant.tag].size_bytes,
+                "verdict": row.verdict,
+                "verdict_text": row.verdict_text,
+                "ctx": row.breakdown.ctx,
+                "need_bytes": row.breakdown.need,
+                "loaded": None
+                if running is None
+                else {
+                    "context_length": running.context_length,
+                    "size_bytes": running.size_bytes,
+                    "size_vram_bytes": running.size_vram_bytes,
+                },
+            }
+        )
+    return {
+        "host": host,
+        "num_ctx": report.settings.num_ctx,
+        "num_ctx_source": report.settings.sources.get("num_ctx"),
+        "kv_cache_type": report.settings.kv_type,
+        "models": models,
+        "not_installed": [r.variant.key for r in report.rows if r.variant.tag not in installed],
+        "recommended": None if pick is None else pick.variant.key,
+    }

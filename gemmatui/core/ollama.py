@@ -1,0 +1,505 @@
+"""The one place gemmatui talks to Ollama.
+
+:class:`OllamaClient` wraps the official ``ollama`` package's ``AsyncClient`` (and,
+for what that client lacks or drops, plain ``httpx``). Both are imported when a
+client is created, never at module import, so ``--help`` and ``fit`` do not pay for
+them.
+
+Everything that can go wrong becomes one of the project's own errors (see
+:mod:`gemmatui.core.errors`); callers never see ``httpx``, ``ollama`` or ``pydantic``
+exception types:
+
+=======================================================  ==========================
+what happened                                            raised
+=======================================================  ==========================
+nothing listens / connect timed out                      ``OllamaUnavailable``
+HTTP 404 (model not installed)                           ``ModelNotFound``
+other HTTP error status                                  ``OllamaHTTPError``
+no byte for ``read_timeout`` seconds                     ``OllamaTimeout``
+``{"error": ...}`` line, dropped connection or a
+malformed line inside a chat stream                      ``OllamaStreamError``
+the same inside a pull stream                            ``OllamaPullError``
+=======================================================  ==========================
+
+Timeouts are explicit: connecting fails after ``connect_timeout`` seconds, while a
+read may wait ``read_timeout`` seconds because the first token of a chat can wait
+for a model load that takes minutes on a slow disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from gemmatui.core.errors import (
+    ModelNotFound,
+    OllamaError,
+    OllamaHTTPError,
+    OllamaPullError,
+    OllamaStreamError,
+    OllamaTimeout,
+    OllamaUnavailable,
+)
+from gemmatui.core.hosts import is_local
+from gemmatui.core.types import (
+    ChatChunk,
+    ChatStats,
+    InstalledModel,
+    ModelDetails,
+    PullProgress,
+    RunningModel,
+)
+
+#: The Ollama library tags of Gemma 3's quantisation-aware-trained models, small to large.
+QAT_TAGS: tuple[str, ...] = (
+    "gemma3:1b-it-qat",
+    "gemma3:4b-it-qat",
+    "gemma3:12b-it-qat",
+    "gemma3:27b-it-qat",
+)
+
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_READ_TIMEOUT = 300.0
+# Short metadata calls (liveness, version, tags) never wait for a model load.
+_QUICK_READ_TIMEOUT = 30.0
+
+_START_HINT = "is Ollama running? start it with `ollama serve`"
+_NS = 1e-9
+
+
+class OllamaClient:
+    """An async client for one Ollama server.
+
+    Use it as an async context manager (or call :meth:`aclose`) so its connections
+    are closed. One instance holds one connection pool; create one per app.
+
+    Args:
+        host: Base URL, already parsed (see :func:`gemmatui.core.hosts.parse_host`).
+        connect_timeout: Seconds to wait for a TCP connection before giving up.
+        read_timeout: Seconds to wait for the next byte of an answer; this covers a
+            model load before the first token, so keep it generous in real use.
+
+    Example:
+        >>> async def demo():  # doctest: +SKIP
+        ...     async with OllamaClient("http://127.0.0.1:11434") as client:
+        ...         async for chunk in client.chat("gemma3:4b-it-qat",
+        ...                                        [{"role": "user", "content": "hi"}],
+        ...                                        num_ctx=8192, keep_alive="10m"):
+        ...             print(chunk.content, end="")
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ) -> None:
+        import ssl
+
+        import httpx
+        import ollama
+
+        self.host = host.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        # Like Ollama's own CLI, never send loopback traffic through an HTTP proxy
+        # taken from the environment.
+        self._trust_env = not is_local(self.host)
+        # httpx loads the CA bundle for every client it creates (about 50 ms on a slow
+        # machine), even for a plain-http host that never uses TLS. Such a host gets a
+        # context that trusts no certificate: a redirect to https would fail, not pass.
+        self._verify: ssl.SSLContext | bool = (
+            True if self.host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        )
+        self._client = ollama.AsyncClient(
+            host=self.host, timeout=self._timeout, trust_env=self._trust_env, verify=self._verify
+        )
+        self._raw: httpx.AsyncClient | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        """Close every connection this client holds."""
+        await self._client.close()
+        if self._raw is not None:
+            await self._raw.aclose()
+
+    async def __aenter__(self) -> OllamaClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ plain httpx calls
+
+    def _httpx(self) -> Any:
+        """The plain httpx client for endpoints the official client lacks or trims."""
+        if self._raw is None:
+            import httpx
+
+            self._raw = httpx.AsyncClient(
+                base_url=self.host,
+                timeout=self._timeout,
+                trust_env=self._trust_env,
+                verify=self._verify,
+            )
+        return self._raw
+
+    async def _get_json(self, path: str) -> Any:
+        import httpx
+
+        quick = httpx.Timeout(
+            min(self.read_timeout, _QUICK_READ_TIMEOUT), connect=self.connect_timeout
+        )
+        try:
+            response = await self._httpx().get(path, timeout=quick)
+            if response.status_code >= 400:
+                raise _status_error(response.status_code, _error_text(response.text), model=None)
+            return response.json()
+        except OllamaError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    async def is_running(self) -> bool:
+        """Whether an Ollama server answers at the host (``GET /``); never raises.
+
+        Uses ``connect_timeout`` for both connecting and reading, so a dead host
+        costs at most a few seconds.
+        """
+        import httpx
+
+        try:
+            response = await self._httpx().get("/", timeout=self.connect_timeout)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def version(self) -> str:
+        """The server's version (``GET /api/version``), e.g. ``"0.32.15"``."""
+        data = await self._get_json("/api/version")
+        try:
+            return str(data["version"])
+        except (TypeError, KeyError):
+            raise OllamaError(f"unexpected answer from Ollama at {self.host}/api/version") from None
+
+    async def list_models(self) -> list[InstalledModel]:
+        """Installed models (``GET /api/tags``), as the server orders them.
+
+        Read with httpx because the official client's response type drops
+        ``details.context_length`` and ``capabilities``.
+        """
+        data = await self._get_json("/api/tags")
+        try:
+            return [_installed_model(row) for row in data.get("models") or ()]
+        except (AttributeError, TypeError, ValueError):
+            raise OllamaError(f"unexpected answer from Ollama at {self.host}/api/tags") from None
+
+    # ------------------------------------------------------------------ official client calls
+
+    async def show(self, model: str) -> ModelDetails:
+        """Model metadata (``POST /api/show``): GGUF ``model_info`` and parsed parameters."""
+        try:
+            response = await self._client.show(model)
+        except Exception as exc:
+            raise self._translate(exc, model=model) from exc
+        details = response.details
+        return ModelDetails(
+            name=model,
+            model_info=dict(response.modelinfo or {}),
+            parameters=parse_parameters(response.parameters or ""),
+            capabilities=tuple(response.capabilities or ()),
+            quantization_level=(details.quantization_level or "") if details else "",
+        )
+
+    async def ps(self) -> list[RunningModel]:
+        """Loaded models (``GET /api/ps``) with their memory split and context length."""
+        try:
+            response = await self._client.ps()
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        return [
+            RunningModel(
+                name=row.name or row.model or "",
+                size_bytes=int(row.size or 0),
+                size_vram_bytes=int(row.size_vram or 0),
+                context_length=row.context_length,
+                expires_at=row.expires_at.isoformat() if row.expires_at else "",
+            )
+            for row in response.models
+        ]
+
+    async def delete(self, model: str) -> None:
+        """Remove an installed model (``DELETE /api/delete``)."""
+        try:
+            await self._client.delete(model)
+        except Exception as exc:
+            raise self._translate(exc, model=model) from exc
+
+    async def pull(self, model: str) -> AsyncIterator[PullProgress]:
+        """Download a model (``POST /api/pull``), yielding each progress line.
+
+        Overall totals sum ``total`` and ``completed`` over the distinct layer digests
+        seen so far (Ollama does not announce the layer list up front). Closing or
+        cancelling the iteration closes the connection, which cancels the pull on the
+        server; pulling again resumes from what was already downloaded.
+
+        Raises:
+            OllamaPullError: The stream reported an error or broke off.
+        """
+        layers: dict[str, tuple[int, int]] = {}
+        try:
+            stream: Any = await self._client.pull(model, stream=True)  # an async generator
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    digest = part.digest or None
+                    if digest and part.total:
+                        layers[digest] = (int(part.total), int(part.completed or 0))
+                    yield PullProgress(
+                        status=part.status or "",
+                        digest=digest,
+                        total=part.total,
+                        completed=part.completed,
+                        overall_total=sum(total for total, _ in layers.values()),
+                        overall_completed=sum(done for _, done in layers.values()),
+                    )
+        except Exception as exc:
+            raise self._translate(exc, model=model, pulling=True) from exc
+
+    async def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        num_ctx: int,
+        keep_alive: str | int | float,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream a chat reply (``POST /api/chat``).
+
+        Every request carries ``options.num_ctx`` and ``keep_alive``: a context that
+        differs from the loaded runner's makes Ollama reload the model, so the planned
+        value must always be sent.
+
+        Args:
+            model: Full tag, e.g. ``"gemma3:27b-it-qat"``.
+            messages: ``{"role": ..., "content": ...}`` mappings, oldest first.
+            num_ctx: Context length in tokens (sent as ``options.num_ctx``).
+            keep_alive: How long the model stays loaded after the reply
+                (``"10m"``, seconds, ``0`` to unload, negative for ever).
+            options: Other model options (``temperature``, ``seed`` ...).
+
+        Yields:
+            One :class:`ChatChunk` per streamed line; the last has ``done=True`` and
+            ``stats`` (with the client-measured time to first token).
+
+        Raises:
+            OllamaStreamError: The stream broke after it started; ``partial`` holds
+                the text received so far.
+        """
+        request_options = {**(options or {}), "num_ctx": num_ctx}
+        received: list[str] = []
+        started = time.monotonic()
+        first_token: float | None = None
+        try:
+            stream: Any = await self._client.chat(  # an async generator
+                model=model,
+                messages=[dict(m) for m in messages],
+                stream=True,
+                options=request_options,
+                keep_alive=keep_alive,
+            )
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    message = part.message
+                    content = message.content or ""
+                    thinking = message.thinking or ""
+                    if first_token is None and (content or thinking or part.done):
+                        first_token = time.monotonic() - started
+                    received.append(content)
+                    stats = _chat_stats(part, first_token) if part.done else None
+                    yield ChatChunk(
+                        content=content, done=bool(part.done), stats=stats, thinking=thinking
+                    )
+        except Exception as exc:
+            raise self._translate(exc, model=model, partial="".join(received)) from exc
+
+    # ------------------------------------------------------------------ errors
+
+    def _translate(
+        self,
+        exc: Exception,
+        *,
+        model: str | None = None,
+        partial: str | None = None,
+        pulling: bool = False,
+    ) -> Exception:
+        """Turn a library exception into the project's own error type.
+
+        Args:
+            exc: What httpx, ollama or pydantic raised.
+            model: The model the request was about (for the pull hint).
+            partial: Text received so far; not ``None`` only inside a chat stream.
+            pulling: The exception came from a pull stream.
+
+        Returns:
+            The error to raise; ``exc`` itself if it is not a transport or protocol
+            error (a bug, which should surface as is).
+        """
+        import httpx
+        import ollama
+
+        if isinstance(exc, OllamaError):
+            return exc
+        if isinstance(exc, ollama.ResponseError):
+            message = str(exc.error).strip()
+            if exc.status_code == -1:  # an {"error": ...} line inside the stream
+                if pulling:
+                    return OllamaPullError(model or "", _pull_message(model or "", message))
+                return OllamaStreamError(f"Ollama stopped the reply: {message}", partial or "")
+            return _status_error(exc.status_code, message, model=model)
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
+            return OllamaUnavailable(f"cannot reach Ollama at {self.host}: {_START_HINT}")
+        if isinstance(exc, httpx.TimeoutException):
+            return OllamaTimeout(
+                f"Ollama at {self.host} sent nothing for {self.read_timeout:g} s "
+                "(still loading the model, or stuck); try again or restart `ollama serve`"
+            )
+        if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
+            if pulling:
+                return OllamaPullError(
+                    model or "",
+                    f"the connection to Ollama dropped while pulling {model}; run the pull "
+                    "again to resume",
+                )
+            if partial is not None:
+                return OllamaStreamError(
+                    "the connection to Ollama dropped during the reply", partial
+                )
+            return OllamaError(
+                f"the connection to Ollama at {self.host} dropped before it answered"
+            )
+        if isinstance(exc, ValueError):  # bad JSON line or a shape pydantic rejects
+            if pulling:
+                return OllamaPullError(
+                    model or "", f"Ollama sent a malformed progress line while pulling {model}"
+                )
+            if partial is not None:
+                return OllamaStreamError("Ollama sent a malformed line during the reply", partial)
+            return OllamaError(f"unexpected answer from Ollama at {self.host}")
+        if isinstance(exc, httpx.HTTPError):
+            return OllamaError(f"talking to Ollama at {self.host} failed: {exc}")
+        return exc
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def gemma_installed(models: Iterable[InstalledModel]) -> dict[str, InstalledModel]:
+    """The installed Gemma 3 QAT models, keyed by tag, small to large.
+
+    >>> rows = [InstalledModel("llama3:8b", 1, "x"), InstalledModel("gemma3:4b-it-qat", 4, "y")]
+    >>> list(gemma_installed(rows))
+    ['gemma3:4b-it-qat']
+    """
+    by_name = {m.name: m for m in models}
+    return {tag: by_name[tag] for tag in QAT_TAGS if tag in by_name}
+
+
+def parse_parameters(text: str) -> dict[str, Any]:
+    """Parse ``/api/show``'s ``parameters`` string (``key value`` per line).
+
+    Values are Go-formatted: strings quoted, numbers and booleans bare. A key that
+    appears on several lines (``stop``) becomes a list; ``stop`` is always a list.
+
+    >>> parse_parameters('stop    "<end_of_turn>"\\ntemperature    1\\ntop_p    0.95')
+    {'stop': ['<end_of_turn>'], 'temperature': 1, 'top_p': 0.95}
+    """
+    result: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, _, raw = line.strip().partition(" ")
+        if not key:
+            continue
+        value = _parameter_value(raw.strip())
+        if key in result:
+            previous = result[key]
+            result[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            result[key] = [value] if key == "stop" else value
+    return result
+
+
+def _parameter_value(raw: str) -> Any:
+    if raw.startswith('"'):
+        try:
+            return json.loads(raw)
+        except ValueError:  # a Go escape JSON does not know (\x..); keep the text
+            return raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw
+    if raw in ("true", "false"):
+        return raw == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _installed_model(row: Mapping[str, Any]) -> InstalledModel:
+    details = row.get("details") or {}
+    context = details.get("context_length")
+    return InstalledModel(
+        name=str(row.get("name") or row.get("model") or ""),
+        size_bytes=int(row.get("size") or 0),
+        digest=str(row.get("digest") or ""),
+        modified_at=str(row.get("modified_at") or ""),
+        family=str(details.get("family") or ""),
+        parameter_size=str(details.get("parameter_size") or ""),
+        quantization_level=str(details.get("quantization_level") or ""),
+        context_length=int(context) if context else None,
+        capabilities=tuple(row.get("capabilities") or ()),
+    )
+
+
+def _chat_stats(part: Any, first_token: float | None) -> ChatStats:
+    return ChatStats(
+        eval_count=part.eval_count or 0,
+        eval_duration_s=(part.eval_duration or 0) * _NS,
+        prompt_eval_count=part.prompt_eval_count or 0,
+        prompt_eval_duration_s=(part.prompt_eval_duration or 0) * _NS,
+        load_duration_s=(part.load_duration or 0) * _NS,
+        total_duration_s=(part.total_duration or 0) * _NS,
+        done_reason=part.done_reason,
+        time_to_first_token_s=first_token,
+    )
+
+
+def _error_text(body: str) -> str:
+    """Ollama's ``{"error": ...}`` message, or the body itself (plain-text 404/405)."""
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(body).get("error") or body).strip()
+    return body.strip()
+
+
+def _status_error(status: int, message: str, *, model: str | None) -> OllamaHTTPError:
+    if status == 404 and model:
+        return ModelNotFound(model, message)
+    return OllamaHTTPError(status, message or "no message")
+
+
+def _pull_message(model: str, message: str) -> str:
+    text = f"Ollama could not pull {model}: {message}"
+    if "file does not exist" in message:
+        return f"{text} (the registry has no such model; check the name)"
+    return f"{text} (run the pull again to resume once this is fixed)"
