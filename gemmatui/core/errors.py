@@ -81,11 +81,16 @@ class ModelNotFound(OllamaHTTPError):
 
     def __init__(self, model: str, message: str = "", status: int = 404) -> None:
         self.model = model
-        super().__init__(status, message or f"model '{model}' not found", f"pull it first: gemmatui pull {model}")
-        self.args = (f"model '{model}' is not installed; pull it first: gemmatui pull {model}",)
+        # gemma3:27b-it-qat -> 27b, the short name `gemmatui pull` takes
+        short = model[len("gemma3:") : -len("-it-qat")] if _is_qat_tag(model) else model
+        super().__init__(status, message or f"model '{model}' not found", f"gemmatui pull {short}")
 
     def __str__(self) -> str:
-        return self.args[0]
+        return f"model '{self.model}' is not installed; pull it first: {self.hint}"
+
+
+def _is_qat_tag(model: str) -> bool:
+    return model.startswith("gemma3:") and model.endswith("-it-qat") and len(model) > 14
 
 
 class OllamaStreamError(OllamaError):

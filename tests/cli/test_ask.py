@@ -135,7 +135,7 @@ def test_server_down_exits_3_with_one_line(gemmatui: Run) -> None:
 def test_model_missing_exits_4_with_the_pull_hint(gemmatui: Run) -> None:
     done = gemmatui("ask", "--model", "27b", "--ctx", "8k", "hi")
     assert done.returncode == 4
-    assert one_error_line(done.stderr).endswith("pull it first: gemmatui pull gemma3:27b-it-qat")
+    assert one_error_line(done.stderr).endswith("pull it first: gemmatui pull 27b")
 
 
 def test_nothing_installed_exits_4(gemmatui: Run, fake: FakeOllama) -> None:

@@ -185,7 +185,7 @@ async def test_chat_unknown_model_says_how_to_pull(client: OllamaClient) -> None
         [c async for c in client.chat("gemma3:27b-it-qat", HELLO, num_ctx=4096, keep_alive="5m")]
     assert err.value.exit_code == 4
     assert str(err.value) == (
-        "model 'gemma3:27b-it-qat' is not installed; pull it first: gemmatui pull gemma3:27b-it-qat"
+        "model 'gemma3:27b-it-qat' is not installed; pull it first: gemmatui pull 27b"
     )
 
 
