@@ -99,36 +99,53 @@ class OllamaClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
-        import ssl
-
-        import httpx
-        import ollama
-
         self.host = host.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         # Like Ollama's own CLI, never send loopback traffic through an HTTP proxy
         # taken from the environment.
         self._trust_env = not is_local(self.host)
-        # httpx loads the CA bundle for every client it creates (about 50 ms on a slow
-        # machine), even for a plain-http host that never uses TLS. Such a host gets a
-        # context that trusts no certificate: a redirect to https would fail, not pass.
-        self._verify: ssl.SSLContext | bool = (
-            True if self.host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        )
-        self._client = ollama.AsyncClient(
-            host=self.host, timeout=self._timeout, trust_env=self._trust_env, verify=self._verify
-        )
-        self._raw: httpx.AsyncClient | None = None
+        # The official client (ollama, pydantic) and httpx cost a few hundred ms to
+        # import: they are created on the first request, so an app paints first.
+        self._client: Any = None
+        self._raw: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _settings(self) -> dict[str, Any]:
+        """Timeout, proxy and TLS settings shared by both underlying clients."""
+        import ssl
+
+        import httpx
+
+        # httpx loads the CA bundle for every client it creates (about 50 ms on a slow
+        # machine), even for a plain-http host that never uses TLS. Such a host gets a
+        # context that trusts no certificate: a redirect to https would fail, not pass.
+        verify: ssl.SSLContext | bool = (
+            True if self.host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        )
+        return {
+            "timeout": httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
+            "trust_env": self._trust_env,
+            "verify": verify,
+        }
+
+    def _official(self) -> Any:
+        """The official ``ollama.AsyncClient``, created on first use."""
+        if self._client is None:
+            import ollama
+
+            self._client = ollama.AsyncClient(host=self.host, **self._settings())
+        return self._client
+
     async def aclose(self) -> None:
         """Close every connection this client holds."""
-        await self._client.close()
+        if self._client is not None:
+            await self._official().close()
+            self._client = None
         if self._raw is not None:
             await self._raw.aclose()
+            self._raw = None
 
     async def __aenter__(self) -> OllamaClient:
         return self
@@ -148,12 +165,7 @@ class OllamaClient:
         if self._raw is None:
             import httpx
 
-            self._raw = httpx.AsyncClient(
-                base_url=self.host,
-                timeout=self._timeout,
-                trust_env=self._trust_env,
-                verify=self._verify,
-            )
+            self._raw = httpx.AsyncClient(base_url=self.host, **self._settings())
         return self._raw
 
     async def _get_json(self, path: str) -> Any:
@@ -211,7 +223,7 @@ class OllamaClient:
     async def show(self, model: str) -> ModelDetails:
         """Model metadata (``POST /api/show``): GGUF ``model_info`` and parsed parameters."""
         try:
-            response = await self._client.show(model)
+            response = await self._official().show(model)
         except Exception as exc:
             raise self._translate(exc, model=model) from exc
         details = response.details
@@ -226,7 +238,7 @@ class OllamaClient:
     async def ps(self) -> list[RunningModel]:
         """Loaded models (``GET /api/ps``) with their memory split and context length."""
         try:
-            response = await self._client.ps()
+            response = await self._official().ps()
         except Exception as exc:
             raise self._translate(exc) from exc
         return [
@@ -243,7 +255,7 @@ class OllamaClient:
     async def delete(self, model: str) -> None:
         """Remove an installed model (``DELETE /api/delete``)."""
         try:
-            await self._client.delete(model)
+            await self._official().delete(model)
         except Exception as exc:
             raise self._translate(exc, model=model) from exc
 
@@ -260,7 +272,7 @@ class OllamaClient:
         """
         layers: dict[str, tuple[int, int]] = {}
         try:
-            stream: Any = await self._client.pull(model, stream=True)  # an async generator
+            stream: Any = await self._official().pull(model, stream=True)  # an async generator
             async with contextlib.aclosing(stream):
                 async for part in stream:
                     digest = part.digest or None
@@ -313,7 +325,7 @@ class OllamaClient:
         started = time.monotonic()
         first_token: float | None = None
         try:
-            stream: Any = await self._client.chat(  # an async generator
+            stream: Any = await self._official().chat(  # an async generator
                 model=model,
                 messages=[dict(m) for m in messages],
                 stream=True,
