@@ -171,19 +171,3 @@ def choose_installed(report: FitReport, installed: Mapping[str, InstalledModel])
         f"no installed Gemma 3 QAT model suits this machine (installed: {have}); pull one first: "
         f"gemmatui pull {pick.variant.key}, or choose one with --model"
     )
-
-
-def model_tag(name: str) -> str:
-    """A catalogue name (``27b``, ``gemma3:27b-it-qat``) as its tag; other full tags as given.
-
-    Raises:
-        UsageError: Not a catalogue name and not a full ``name:tag`` either.
-    """
-    from gemmatui.core.catalog import get_variant
-
-    try:
-        return get_variant(name).tag
-    except UsageError:
-        if ":" in name.strip():
-            return name.strip()
-        raise

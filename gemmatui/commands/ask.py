@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
     """Ask, stream, and map failures to the documented exit codes."""
     import asyncio
 
-    from gemmatui.commands._common import load_target, model_tag, name_the_host, parse_ctx_option
+    from gemmatui.commands._common import load_target, name_the_host, parse_ctx_option
+    from gemmatui.core.catalog import model_tag
 
     ctx = parse_ctx_option(args.ctx)
     prompt = read_prompt(args.prompt, sys.stdin)

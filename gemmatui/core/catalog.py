@@ -146,6 +146,24 @@ def get_variant(name: str) -> Variant:
     )
 
 
+def model_tag(name: str) -> str:
+    """A catalogue name (``27b``, ``gemma3:27b-it-qat``) as its tag; another full
+    ``name:tag`` as written.
+
+    >>> model_tag("27B"), model_tag("llama3.2:3b")
+    ('gemma3:27b-it-qat', 'llama3.2:3b')
+
+    Raises:
+        UsageError: Neither a catalogue name nor a ``name:tag``.
+    """
+    try:
+        return get_variant(name).tag
+    except UsageError:
+        if ":" in name.strip():
+            return name.strip()
+        raise
+
+
 def find_variant(name: str) -> Variant | None:
     """Like :func:`get_variant` but ``None`` for names outside the catalogue."""
     try:

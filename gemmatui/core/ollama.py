@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from gemmatui.core.catalog import VARIANTS
 from gemmatui.core.errors import (
     ModelNotFound,
     OllamaError,
@@ -55,12 +56,7 @@ from gemmatui.core.types import (
 )
 
 #: The Ollama library tags of Gemma 3's quantisation-aware-trained models, small to large.
-QAT_TAGS: tuple[str, ...] = (
-    "gemma3:1b-it-qat",
-    "gemma3:4b-it-qat",
-    "gemma3:12b-it-qat",
-    "gemma3:27b-it-qat",
-)
+QAT_TAGS: tuple[str, ...] = tuple(v.tag for v in VARIANTS)
 
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 300.0

@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive, var
 from textual.timer import Timer
 
-from gemmatui.core.catalog import VARIANTS, Variant, get_variant, with_installed
+from gemmatui.core.catalog import VARIANTS, Variant, model_tag, with_installed
 from gemmatui.core.config import Settings, update_settings
 from gemmatui.core.errors import EXIT_USAGE, ConfigError, GemmaTuiError, OllamaError, UsageError
 from gemmatui.core.fit import FitReport, VariantFit, layered_settings, plan
@@ -326,22 +326,8 @@ def _apply_arguments(
             raise UsageError(str(err).replace("context length", "--ctx", 1)) from None
     model = args.model if args.model is not None else settings.model
     if model is not None:
-        changes["model"] = _model_tag(model)
+        changes["model"] = model_tag(model)
     return replace(settings, **changes)
-
-
-def _model_tag(name: str) -> str:
-    """``27b`` / ``gemma3:27b-it-qat`` as the catalogue's tag; another full tag as written.
-
-    Raises:
-        UsageError: Neither a catalogue name nor a ``name:tag``.
-    """
-    try:
-        return get_variant(name).tag
-    except UsageError:
-        if ":" in name.strip():
-            return name.strip()
-        raise
 
 
 def build_app(args: argparse.Namespace) -> GemmaApp:

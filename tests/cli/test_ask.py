@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gemmatui.commands._common import choose_installed, model_tag
+from gemmatui.commands._common import choose_installed
+from gemmatui.core.catalog import model_tag
 from gemmatui.commands.ask import ControlFilter, read_prompt
 from gemmatui.core.errors import NoSuitableModel, UsageError
 from gemmatui.core.types import InstalledModel
