@@ -34,6 +34,10 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GEMMATUI_CONFIG": os.path.join(tmp, "config.toml")}
+        # Measure what an installed copy does: byte-code cached (some shells set
+        # PYTHONDONTWRITEBYTECODE, which would recompile gemmatui on every start).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
         cases = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "gemmatui --help": [sys.executable, "-m", "gemmatui", "--help"],

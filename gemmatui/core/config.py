@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from gemmatui.core.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 APP_NAME = "gemmatui"
 
@@ -66,44 +61,54 @@ class Settings:
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
 
-def _check(key: str, value: Any) -> Any:
+def _check(key: str, value: Any, path: Path) -> Any:
     if key == "num_ctx":
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ConfigError(f"{config_path()}: num_ctx must be a number like 32768 or '32k'")
+            raise ConfigError(f"{path}: num_ctx must be a number like 32768 or '32k'")
         from gemmatui.core.units import UnitError, parse_ctx
 
         try:
             return parse_ctx(value)
         except UnitError as err:
-            raise ConfigError(f"{config_path()}: {err}") from None
+            raise ConfigError(f"{path}: {err}") from None
     if key == "kv_cache_type":
         if value not in ("f16", "q8_0", "q4_0"):
-            raise ConfigError(f"{config_path()}: kv_cache_type must be f16, q8_0 or q4_0, not {value!r}")
+            raise ConfigError(f"{path}: kv_cache_type must be f16, q8_0 or q4_0, not {value!r}")
         return value
     if key == "keep_alive" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise ConfigError(f"{config_path()}: {key} must be a string, not {value!r}")
+        raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
     return value
+
+
+def _tomllib() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
 
 
 def _read_table(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err}); fix or delete the file") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    tomllib = _tomllib()  # imported only when there is a file to read
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err}); fix or delete the file") from None
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read the config file; a missing file gives the defaults."""
     path = path or config_path()
     table = _read_table(path)
-    values = {k: _check(k, v) for k, v in table.items() if k in _TYPES}
+    values = {k: _check(k, v, path) for k, v in table.items() if k in _TYPES}
     return Settings(**values)
 
 
@@ -113,10 +118,11 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     text = str(value)
-    escaped = (
-        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    # TOML allows no other control characters (U+0000-U+001F, U+007F) in a string.
+    escaped = "".join(
+        f"\\u{ord(c):04x}" if c < " " or c == "\x7f" else c for c in escaped
     )
-    escaped = "".join(c if c >= " " or c in "\\" else f"\\u{ord(c):04x}" for c in escaped)
     return f'"{escaped}"'
 
 
@@ -142,6 +148,8 @@ def _dump(table: dict[str, Any]) -> str:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -172,7 +180,7 @@ def update_settings(path: Path | None = None, **changes: Any) -> Settings:
         if value is None:
             table.pop(key, None)
         else:
-            table[key] = _check(key, value)
+            table[key] = _check(key, value, path)
     try:
         atomic_write_text(path, _dump(table))
     except OSError as err:

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import re
-import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -82,8 +81,21 @@ class HardwareProbe(Protocol):
 # --------------------------------------------------------------------------- shared helpers
 
 
+_MEMINFO = Path("/proc/meminfo")
+
+
 def _system_memory() -> Memory:
-    """Read system RAM as ``(total, available)`` bytes from psutil."""
+    """Read system RAM as ``(total, available)`` bytes: ``/proc/meminfo`` on Linux (the
+    same figures psutil reports, without its import cost), psutil elsewhere."""
+    try:
+        fields = {}
+        for line in _MEMINFO.read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("MemTotal", "MemAvailable"):
+                fields[key] = int(rest.split()[0]) * 1024  # kB
+        return fields["MemTotal"], fields["MemAvailable"]
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
     import psutil
 
     memory = psutil.virtual_memory()
@@ -99,7 +111,27 @@ def _cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
                 return value.strip()
     except OSError:
         pass
+    import platform
+
     return platform.processor() or None
+
+
+def _os_name() -> str:
+    """``platform.system()`` without importing platform (slow) where ``os.uname`` exists."""
+    if hasattr(os, "uname"):
+        return os.uname().sysname
+    import platform
+
+    return platform.system()
+
+
+def _cpu_arch() -> str:
+    """``platform.machine()``, the same way."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform
+
+    return platform.machine()
 
 
 def _unique(items: Iterable[str | None]) -> tuple[str, ...]:
@@ -330,6 +362,20 @@ def _nvml_shutdown(nvml: Any) -> None:
         nvml.nvmlShutdown()
 
 
+def _nvml_library_missing() -> bool:
+    """Linux: is there no ``libnvidia-ml.so.1`` to load? Then pynvml (about 40 ms to
+    import) would only fail in ``nvmlInit``; we skip it. Elsewhere pynvml decides."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return True
+    return False
+
+
 def _start_nvml() -> tuple[_NvmlSession | None, str | None]:
     """Initialise NVML and open its GPUs.
 
@@ -337,6 +383,8 @@ def _start_nvml() -> tuple[_NvmlSession | None, str | None]:
         ``(session, None)`` when at least one GPU is usable, else ``(None, note)`` with
         a one-line reason (NVML is shut down again in that case).
     """
+    if _nvml_library_missing():
+        return None, _NVML_START_NOTES["NVMLError_LibraryNotFound"]
     try:
         import pynvml
     except ImportError:
@@ -621,6 +669,8 @@ def metal_working_set_bytes(ram_total_bytes: int) -> int:
 
 def _mac_chip_name() -> str | None:
     """Ask ``sysctl`` for the chip's name on macOS (``Apple M2 Max``); ``None`` if unknown."""
+    import subprocess
+
     try:
         done = subprocess.run(
             ["sysctl", "-n", "machdep.cpu.brand_string"],
@@ -668,8 +718,8 @@ class AppleSiliconProbe:
     def __init__(
         self,
         *,
-        system: Callable[[], str] = platform.system,
-        machine: Callable[[], str] = platform.machine,
+        system: Callable[[], str] = _os_name,
+        machine: Callable[[], str] = _cpu_arch,
         memory: Callable[[], Memory] = _system_memory,
         chip_name: Callable[[], str | None] = _mac_chip_name,
     ) -> None:
@@ -721,8 +771,8 @@ class AppleSiliconProbe:
 def detect_probe(
     *,
     drm_root: str | os.PathLike[str] = DRM_ROOT,
-    system: Callable[[], str] = platform.system,
-    machine: Callable[[], str] = platform.machine,
+    system: Callable[[], str] = _os_name,
+    machine: Callable[[], str] = _cpu_arch,
 ) -> HardwareProbe:
     """Pick the probe for this machine: NVIDIA, then AMD, then Apple Silicon, then CPU only.
 

@@ -83,8 +83,9 @@ def read_server_env(
 
     Args:
         host_url: The server's base URL (as :func:`gemmatui.core.hosts.parse_host` gives).
-        processes: Lists the machine's processes; defaults to a psutil scan. Tests
-            pass their own.
+        processes: Lists the machine's processes; defaults to a scan of ``/proc`` on
+            Linux (fast: only processes named ``ollama`` are read further) and psutil
+            elsewhere. Tests pass their own.
         env: This shell's environment, the fallback.
 
     Returns:
@@ -93,7 +94,7 @@ def read_server_env(
     if not is_local(host_url):
         return ServerEnv({}, REMOTE_SOURCE)
     port = _port(host_url)
-    listing = processes or _psutil_processes
+    listing = processes or (_proc_processes if _PROC.joinpath("self", "comm").exists() else _psutil_processes)
     denied = False
     try:
         candidates = [p for p in listing() if _is_ollama_serve(p)]
@@ -184,3 +185,35 @@ def _psutil_processes() -> Iterator[ServerProcess]:
     for proc in psutil.process_iter(["name", "cmdline"]):
         info = proc.info
         yield _PsutilProcess(proc.pid, info.get("name") or "", tuple(info.get("cmdline") or ()))
+
+
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class _ProcProcess:
+    pid: int
+    name: str
+    cmdline: tuple[str, ...]
+
+    def environ(self) -> Mapping[str, str]:
+        raw = (_PROC / str(self.pid) / "environ").read_bytes()  # PermissionError if not ours
+        pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
+        return {k.decode(errors="replace"): v.decode(errors="replace") for k, _, v in pairs}
+
+
+def _proc_processes() -> Iterator[ServerProcess]:
+    """Linux: read ``/proc`` directly, the command line only of processes named ollama."""
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text(errors="replace").strip()
+            if not name.lower().startswith("ollama"):
+                continue
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # exited meanwhile, or not ours to read
+        args = tuple(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+        yield _ProcProcess(int(entry.name), name, args)
+

@@ -142,7 +142,14 @@ class FakeNvml:
     # ------------------------------------------------------------------ configuration
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeNvml:
-        """Put the fake in place of the real ``pynvml`` functions for this test."""
+        """Put the fake in place of the real ``pynvml`` functions for this test.
+
+        The probe's check for the NVML shared library (which skips importing pynvml on
+        Linux machines without it) is told the library is there: the fake decides.
+        """
+        from gemmatui.core import hardware
+
+        monkeypatch.setattr(hardware, "_nvml_library_missing", lambda: False)
         for name in dir(pynvml):
             if name.startswith(_FAKED_FAMILIES) and inspect.isfunction(getattr(pynvml, name)):
                 monkeypatch.setattr(pynvml, name, getattr(self, name, _function_not_found))

@@ -15,6 +15,7 @@ import psutil
 import pynvml
 import pytest
 
+from gemmatui.core import hardware
 from gemmatui.core.hardware import (
     CPU_ONLY_NOTE,
     AmdSysfsProbe,
@@ -47,8 +48,12 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def fixed_ram(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
-    """Make psutil report 64 GiB of RAM with 40 GiB available."""
+def fixed_ram(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[int, int]:
+    """Make the machine report 64 GiB of RAM with 40 GiB available (both through
+    /proc/meminfo, read on Linux, and psutil, read elsewhere)."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(f"MemTotal: {64 * GiB // 1024} kB\nMemFree: 1 kB\nMemAvailable: {40 * GiB // 1024} kB\n")
+    monkeypatch.setattr(hardware, "_MEMINFO", meminfo)
     memory = SimpleNamespace(total=64 * GiB, available=40 * GiB)
     monkeypatch.setattr(psutil, "virtual_memory", lambda: memory)
     return 64 * GiB, 40 * GiB
@@ -244,6 +249,7 @@ def test_nvml_that_cannot_start_falls_back_to_cpu(fake_nvml, error, note) -> Non
 
 
 def test_missing_pynvml_package_falls_back(monkeypatch) -> None:
+    monkeypatch.setattr(hardware, "_nvml_library_missing", lambda: False)
     monkeypatch.setitem(sys.modules, "pynvml", None)  # makes "import pynvml" raise ImportError
     snap = NvmlProbe().snapshot()
     assert snap.backend == "cpu"
@@ -358,6 +364,7 @@ def test_sample_never_raises_even_on_unexpected_errors(fake_nvml, monkeypatch) -
     def broken() -> None:
         raise RuntimeError("psutil exploded")
 
+    monkeypatch.setattr(hardware, "_MEMINFO", Path("/nonexistent/meminfo"))
     monkeypatch.setattr(psutil, "virtual_memory", broken)
     for probe in (NvmlProbe(), CpuProbe(), AmdSysfsProbe(AMD_FIXTURE)):
         sample = probe.sample()
@@ -693,3 +700,33 @@ def test_module_imports_only_the_standard_library_at_load_time() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_without_the_nvml_library_pynvml_is_not_even_imported() -> None:
+    """On Linux without libnvidia-ml, the probe says so without paying for pynvml."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from gemmatui.core import hardware\n"
+        "hardware._nvml_library_missing = lambda: True\n"
+        "snap = hardware.NvmlProbe().snapshot()\n"
+        "print('pynvml' in sys.modules, snap.backend, '|'.join(snap.notes))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, backend, notes = out.stdout.strip().split(" ", 2)
+    assert loaded == "False" and backend == "cpu"
+    assert "NVML library not found" in notes
+
+
+def test_system_memory_matches_psutil() -> None:
+    """The /proc/meminfo reading agrees with psutil's (within what changes between reads)."""
+    import psutil
+
+    from gemmatui.core.hardware import _system_memory
+
+    total, available = _system_memory()
+    vm = psutil.virtual_memory()
+    assert total == vm.total
+    assert abs(available - vm.available) < 256 * 2**20

@@ -120,3 +120,35 @@ def test_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert models_dir(ServerEnv({"OLLAMA_MODELS": "/data/models"}, "x")) == Path("/data/models")
     (tmp_path / ".ollama" / "models").mkdir(parents=True)
     assert models_dir(ServerEnv({}, "x"), home=tmp_path) == tmp_path / ".ollama" / "models"
+
+
+@pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="Linux /proc only")
+def test_a_real_ollama_serve_process_is_found_through_proc(tmp_path: Path) -> None:
+    """A real process named `ollama` started as `ollama ... serve`: its environment is read."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fake = tmp_path / "ollama"
+    fake.symlink_to(sys.executable)  # the kernel names the process after the link
+    env = {"OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_KV_CACHE_TYPE": "q8_0", "PATH": "/usr/bin"}
+    proc = subprocess.Popen(
+        [str(fake), "-c", "import time; time.sleep(30)", "serve"], env=env
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            found = read_server_env(f"http://127.0.0.1:{port}", env={})
+            if found.pid == proc.pid or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert found.pid == proc.pid
+        assert found.values["OLLAMA_KV_CACHE_TYPE"] == "q8_0"
+        assert found.source == f"ollama serve (pid {proc.pid})"
+    finally:
+        proc.kill()
+        proc.wait()
