@@ -13,7 +13,7 @@ import importlib
 import sys
 
 from gemmatui import __version__
-from gemmatui.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, GemmaTuiError
+from gemmatui.core.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, GemmaTuiError
 
 # Subcommands, in the order --help lists them. Each is gemmatui.commands.<name>.
 COMMANDS = ("fit", "ask", "pull", "models")
@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stdout is None:  # started with standard output closed (`gemmatui ... >&-`)
+        if sys.stderr is not None:
+            print("gemmatui: error: standard output is closed", file=sys.stderr)
+        return EXIT_FAIL
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

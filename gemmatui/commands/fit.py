@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--ctx", metavar="N", help="context length (default: what Ollama would use here)")
     p.add_argument(
-        "--kv-cache", metavar="TYPE", help="KV cache type: f16, q8_0 or q4_0 (default: $OLLAMA_KV_CACHE_TYPE, else f16)"
+        "--kv-cache",
+        metavar="TYPE",
+        help="KV cache type: f16, q8_0 or q4_0 (default: $OLLAMA_KV_CACHE_TYPE, else f16)",
     )
     p.add_argument("--parallel", metavar="N", help="parallel requests (default: $OLLAMA_NUM_PARALLEL, else 1)")
     p.add_argument(
@@ -48,25 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_host_argument(p)
 
 
-def _parse_int(value: str, flag: str) -> int:
-    from gemmatui.core.errors import UsageError
-
-    try:
-        number = int(value)
-    except ValueError:
-        raise UsageError(f"invalid {flag} {value!r}: use a whole number like 1 or 4") from None
-    if number < 1 or number > 64:
-        raise UsageError(f"invalid {flag} {value!r}: must be between 1 and 64")
-    return number
-
-
 def build_report(args: argparse.Namespace) -> FitReport:
     """Parse every option first (so bad input fails before any probing), then plan."""
     from gemmatui.commands._common import fit_report, load_target, parse_ctx_option
     from gemmatui.core import units
     from gemmatui.core.catalog import get_variant
     from gemmatui.core.errors import UsageError
-    from gemmatui.core.fit import parse_kv_type
+    from gemmatui.core.fit import parse_count, parse_kv_type
 
     ctx = parse_ctx_option(args.ctx)
     try:
@@ -75,7 +65,7 @@ def build_report(args: argparse.Namespace) -> FitReport:
     except units.UnitError as err:
         raise UsageError(str(err)) from None
     kv = parse_kv_type(args.kv_cache, what="--kv-cache") if args.kv_cache is not None else None
-    parallel = _parse_int(args.parallel, "--parallel") if args.parallel is not None else None
+    parallel = parse_count(args.parallel, "--parallel", 1, 64) if args.parallel is not None else None
     fa = None if args.flash_attention in (None, "auto") else args.flash_attention == "on"
     if args.model is not None:
         get_variant(args.model)

@@ -127,31 +127,29 @@ def variant_names() -> str:
 
 
 def get_variant(name: str) -> Variant:
-    """Find a variant by ``27b``, ``27B``, ``gemma3:27b``, ``gemma3:27b-it-qat``.
+    """Find a variant by ``27b``, ``27B`` or its tag ``gemma3:27b-it-qat``.
+
+    ``gemma3:27b`` is *not* a QAT variant: it is Ollama's other (non-QAT) build.
 
     >>> get_variant("27B").tag, get_variant("gemma3:12b-it-qat").key
     ('gemma3:27b-it-qat', '12b')
     """
     text = name.strip().lower()
-    if text in _BY_TAG:
-        return _BY_TAG[text]
-    if text.startswith("gemma3:"):
-        text = text[len("gemma3:") :]
-    text = text.removesuffix("-it-qat")
-    if text in _BY_KEY:
-        return _BY_KEY[text]
-    raise UsageError(
-        f"unknown model {name!r}: choose one of {variant_names()} "
-        "(or a full tag like gemma3:27b-it-qat)"
-    )
+    found = _BY_TAG.get(text) or _BY_KEY.get(text)
+    if found is None:
+        raise UsageError(
+            f"unknown model {name!r}: choose one of {variant_names()} "
+            "(or a full tag like gemma3:27b-it-qat)"
+        )
+    return found
 
 
 def model_tag(name: str) -> str:
     """A catalogue name (``27b``, ``gemma3:27b-it-qat``) as its tag; another full
     ``name:tag`` as written.
 
-    >>> model_tag("27B"), model_tag("llama3.2:3b")
-    ('gemma3:27b-it-qat', 'llama3.2:3b')
+    >>> model_tag("27B"), model_tag("llama3.2:3b"), model_tag("gemma3:12b")
+    ('gemma3:27b-it-qat', 'llama3.2:3b', 'gemma3:12b')
 
     Raises:
         UsageError: Neither a catalogue name nor a ``name:tag``.

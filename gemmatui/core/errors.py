@@ -80,17 +80,16 @@ class ModelNotFound(OllamaHTTPError):
     exit_code = EXIT_MODEL_MISSING
 
     def __init__(self, model: str, message: str = "", status: int = 404) -> None:
+        from gemmatui.core.catalog import find_variant
+
         self.model = model
-        # gemma3:27b-it-qat -> 27b, the short name `gemmatui pull` takes
-        short = model[len("gemma3:") : -len("-it-qat")] if _is_qat_tag(model) else model
-        super().__init__(status, message or f"model '{model}' not found", f"gemmatui pull {short}")
+        variant = find_variant(model)
+        # `gemmatui pull` takes the catalogue's variants; anything else is Ollama's business.
+        hint = f"gemmatui pull {variant.key}" if variant else f"ollama pull {model}"
+        super().__init__(status, message or f"model '{model}' not found", hint)
 
     def __str__(self) -> str:
         return f"model '{self.model}' is not installed; pull it first: {self.hint}"
-
-
-def _is_qat_tag(model: str) -> bool:
-    return model.startswith("gemma3:") and model.endswith("-it-qat") and len(model) > 14
 
 
 class OllamaStreamError(OllamaError):

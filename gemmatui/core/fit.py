@@ -31,8 +31,6 @@ FIT_MARGIN = 1 * GiB
 #: What the runner's own CUDA/ROCm context takes before llama-server measures free
 #: memory (Ollama's ``MinimumMemory`` per GPU). NVML's free figure is read before it exists.
 RUNNER_CONTEXT = 457 * MiB
-#: Bytes per KV element by cache type (q8_0: 34 bytes per block of 32; q4_0: 18 per 32).
-KV_BYTES_PER_ELEMENT: dict[str, float] = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 #: Share of peak memory bandwidth a decode step reaches in practice (assumption,
 #: see docs/fit.md: measured llama.cpp decode runs at 60-80 % of the datasheet figure).
 BANDWIDTH_EFFICIENCY = 0.7
@@ -71,6 +69,7 @@ class FitSettings:
     num_batch: int | None = None  # None: Ollama picks (automaticGenerationBatch)
     gpu_overhead: int = 0  # OLLAMA_GPU_OVERHEAD, bytes
     sources: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # settings we could not take as they were
 
     def with_source(self, key: str, value: object, source: str) -> FitSettings:
         return replace(self, **{key: value}, sources={**self.sources, key: source})
@@ -79,32 +78,45 @@ class FitSettings:
 _TRUE = {"1", "t", "true"}
 _FALSE = {"0", "f", "false"}
 
-
-def _env_bool(name: str, value: str) -> bool:
-    # Go's strconv.ParseBool, which Ollama's envconfig uses.
-    text = value.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise UsageError(f"{name}={value!r} is not a boolean: use 1/true or 0/false")
-
-
-def _env_int(name: str, value: str, minimum: int) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise UsageError(f"{name}={value!r} is not a whole number") from None
-    if number < minimum:
-        raise UsageError(f"{name}={value!r} must be at least {minimum}")
-    return number
+#: Cache types llama-server accepts for ``--cache-type-k/v``, as bytes per element
+#: (GGML block sizes: q8_0 34 bytes per 32 values, q5_1 24, q5_0 22, q4_1 20, q4_0 and
+#: iq4_nl 18). ``fit``'s table compares the three Ollama documents: f16, q8_0, q4_0.
+KV_BYTES_PER_ELEMENT: dict[str, float] = {
+    "f32": 4.0,
+    "f16": 2.0,
+    "bf16": 2.0,
+    "q8_0": 34 / 32,
+    "q5_1": 24 / 32,
+    "q5_0": 22 / 32,
+    "q4_1": 20 / 32,
+    "iq4_nl": 18 / 32,
+    "q4_0": 18 / 32,
+}
+#: Quantized caches: llama.cpp needs flash attention for them.
+QUANTIZED_KV = frozenset(KV_BYTES_PER_ELEMENT) - {"f32", "f16", "bf16"}
 
 
 def parse_kv_type(value: str, *, what: str = "KV cache type") -> KvType:
+    """A cache type llama-server accepts (case-insensitive), else :class:`UsageError`."""
     text = value.strip().lower()
-    if text not in KV_TYPES:
-        raise UsageError(f"invalid {what} {value!r}: choose f16, q8_0 or q4_0")
-    return text  # type: ignore[return-value]
+    if text not in KV_BYTES_PER_ELEMENT:
+        raise UsageError(
+            f"invalid {what} {value!r}: choose f16, q8_0 or q4_0 "
+            f"(llama-server also takes {', '.join(k for k in KV_BYTES_PER_ELEMENT if k not in KV_TYPES)})"
+        )
+    return text
+
+
+def parse_count(value: str, what: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """A whole number in range, else :class:`UsageError` naming ``what`` and the value."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise UsageError(f"invalid {what} {value!r}: use a whole number") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        limit = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise UsageError(f"invalid {what} {value!r}: must be {limit}")
+    return number
 
 
 def settings_from_env(env: Mapping[str, str], source: str = "environment") -> FitSettings:
@@ -112,6 +124,9 @@ def settings_from_env(env: Mapping[str, str], source: str = "environment") -> Fi
 
     Only what is set counts; the rest stays at Ollama's defaults. ``source`` labels
     where the environment came from (``ollama serve (pid 42)``, ``this shell``).
+    A value Ollama itself would not understand never stops us: we do what Ollama does
+    with it (a non-boolean flash-attention value counts as on, a bad number as unset)
+    and say so in :attr:`FitSettings.warnings`.
     """
     settings = FitSettings(
         sources={
@@ -121,27 +136,44 @@ def settings_from_env(env: Mapping[str, str], source: str = "environment") -> Fi
             "flash_attention": "Ollama default (auto)",
         }
     )
+    warnings: list[str] = []
 
     def get(name: str) -> str | None:
         value = env.get(name)
         return value if value is not None and value.strip() else None
 
+    def number(name: str, value: str, minimum: int) -> int | None:
+        try:
+            return parse_count(value, name, minimum)
+        except UsageError as err:
+            warnings.append(f"{err} ({source}); Ollama ignores it, so do we")
+            return None
+
     if (v := get("OLLAMA_KV_CACHE_TYPE")) is not None:
-        settings = settings.with_source(
-            "kv_type", parse_kv_type(v, what="OLLAMA_KV_CACHE_TYPE"), f"OLLAMA_KV_CACHE_TYPE ({source})"
-        )
+        try:
+            kv = parse_kv_type(v, what="OLLAMA_KV_CACHE_TYPE")
+            settings = settings.with_source("kv_type", kv, f"OLLAMA_KV_CACHE_TYPE ({source})")
+        except UsageError:
+            warnings.append(
+                f"OLLAMA_KV_CACHE_TYPE={v!r} ({source}) is no cache type llama-server knows: "
+                "it will refuse to load models; planned with f16"
+            )
     if (v := get("OLLAMA_FLASH_ATTENTION")) is not None:
-        fa = _env_bool("OLLAMA_FLASH_ATTENTION", v)
+        text = v.strip().lower()
+        fa = text not in _FALSE  # Go's envconfig.Bool: anything but a false value is true
+        if text not in _TRUE | _FALSE:
+            warnings.append(f"OLLAMA_FLASH_ATTENTION={v!r} ({source}) is no boolean: Ollama reads it as on")
         settings = settings.with_source("flash_attention", fa, f"OLLAMA_FLASH_ATTENTION ({source})")
     if (v := get("OLLAMA_NUM_PARALLEL")) is not None:
-        np_ = _env_int("OLLAMA_NUM_PARALLEL", v, 1)
-        settings = settings.with_source("num_parallel", np_, f"OLLAMA_NUM_PARALLEL ({source})")
+        if (n := number("OLLAMA_NUM_PARALLEL", v, 1)) is not None:
+            settings = settings.with_source("num_parallel", n, f"OLLAMA_NUM_PARALLEL ({source})")
     if (v := get("OLLAMA_CONTEXT_LENGTH")) is not None:
-        ctx = _env_int("OLLAMA_CONTEXT_LENGTH", v, 1)
-        settings = settings.with_source("num_ctx", ctx, f"OLLAMA_CONTEXT_LENGTH ({source})")
+        if (n := number("OLLAMA_CONTEXT_LENGTH", v, 1)) is not None:
+            settings = settings.with_source("num_ctx", n, f"OLLAMA_CONTEXT_LENGTH ({source})")
     if (v := get("OLLAMA_GPU_OVERHEAD")) is not None:
-        settings = replace(settings, gpu_overhead=_env_int("OLLAMA_GPU_OVERHEAD", v, 0))
-    return settings
+        if (n := number("OLLAMA_GPU_OVERHEAD", v, 0)) is not None:
+            settings = replace(settings, gpu_overhead=n)
+    return replace(settings, warnings=tuple(warnings))
 
 
 def layered_settings(
@@ -253,8 +285,7 @@ def estimate(
     ``cuda``: the backend is CUDA/ROCm, where flash attention on a quantized cache
     works on an f16 copy of one global layer's K and V.
     """
-    if kv_type not in KV_BYTES_PER_ELEMENT:
-        raise UsageError(f"invalid KV cache type {kv_type!r}: choose f16, q8_0 or q4_0")
+    kv_type = parse_kv_type(kv_type)
     if num_parallel < 1 or ubatch < 1 or num_ctx < 1:
         raise UsageError("num_ctx, num_parallel and ubatch must be at least 1")
     arch = variant.arch
@@ -269,7 +300,7 @@ def estimate(
     else:
         compute = 4 * u * arch.heads * c_g + 4 * u * (c_g + c_s) + 40 * u * arch.hidden
     f16_copy = 0
-    if cuda and flash_attention and kv_type != "f16":
+    if cuda and flash_attention and kv_type in QUANTIZED_KV:
         f16_copy = 4 * c_g * arch.kv_heads * arch.head_dim
     return Breakdown(
         ctx=ctx,
@@ -492,22 +523,45 @@ def _estimate_for(
 def max_fitting_ctx(
     variant: Variant, settings: FitSettings, hw: HardwareSnapshot, kv_type: KvType, step: int = 1024
 ) -> int | None:
-    """Largest context (a multiple of ``step``) at which ``variant`` fits fully on the GPU."""
+    """Largest context (a multiple of ``step``) at which ``variant`` fits fully on the GPU.
+
+    The need grows with the context at a fixed micro-batch, but the micro-batch Ollama
+    picks is not monotonic in the context (it rises above 4k and 32k where memory is
+    plentiful, and falls back to 512 as Ollama's own estimate grows). So: bisect with
+    the smallest micro-batch Ollama could pick (an upper bound: nothing larger can
+    fit), then step down from there with the micro-batch it really picks.
+    """
     budgets = gpu_budgets(hw)
-    if not budgets or (kv_type != "f16" and not settings.flash_attention):
+    if not budgets or (kv_type in QUANTIZED_KV and not settings.flash_attention):
         return None
-    best = None
-    lo, hi = 1, variant.arch.context_length // step
-    # The need grows with the context; the micro-batch Ollama picks only grows where
-    # memory is plentiful, so a bisection over steps finds the boundary.
+    smallest_ubatch = settings.num_batch or (512 if settings.flash_attention else 256)
+
+    def fits(ctx: int, ubatch: int | None) -> bool:
+        if ubatch is None:
+            bd = _estimate_for(variant, settings, hw, budgets, kv_type, ctx)
+        else:
+            bd = estimate(
+                variant,
+                ctx,
+                kv_type,
+                num_parallel=settings.num_parallel,
+                ubatch=ubatch,
+                flash_attention=bool(settings.flash_attention),
+                cuda=hw.backend in ("cuda", "rocm"),
+            )
+        return _fits_fully(bd, budgets)[0]
+
+    lo, hi, bound = 1, variant.arch.context_length // step, 0
     while lo <= hi:
         mid = (lo + hi) // 2
-        bd = _estimate_for(variant, settings, hw, budgets, kv_type, mid * step)
-        if _fits_fully(bd, budgets)[0]:
-            best, lo = mid * step, mid + 1
+        if fits(mid * step, smallest_ubatch):
+            bound, lo = mid, mid + 1
         else:
             hi = mid - 1
-    return best
+    for steps in range(bound, 0, -1):
+        if fits(steps * step, None):
+            return steps * step
+    return None
 
 
 def resolve_settings(hw: HardwareSnapshot, settings: FitSettings) -> tuple[FitSettings, list[str]]:
@@ -522,12 +576,13 @@ def resolve_settings(hw: HardwareSnapshot, settings: FitSettings) -> tuple[FitSe
         settings = settings.with_source(
             "flash_attention", supported, "Ollama auto" + ("" if supported else " (GPU too old)")
         )
-    if settings.kv_type != "f16" and not settings.flash_attention:
+    warnings.extend(settings.warnings)
+    if settings.kv_type in QUANTIZED_KV and not settings.flash_attention:
         warnings.append(
             f"a {settings.kv_type} KV cache needs flash attention, which is off here: "
             "llama-server refuses to start; use --kv-cache f16"
         )
-    if settings.kv_type != "f16" and settings.flash_attention and hw.backend in ("cuda", "rocm"):
+    if settings.kv_type in QUANTIZED_KV and settings.flash_attention and hw.backend in ("cuda", "rocm"):
         warnings.append(
             f"{settings.kv_type} on CUDA counts an f16 copy of one global layer's KV for flash "
             "attention (read from llama.cpp's code, not measured: errs on the safe side)"
@@ -542,13 +597,15 @@ def plan(
     settings, warnings = resolve_settings(hw, settings)
     assert settings.num_ctx is not None
     budgets = gpu_budgets(hw)
-    blocked = settings.kv_type != "f16" and not settings.flash_attention
+    blocked = settings.kv_type in QUANTIZED_KV and not settings.flash_attention
     rows = []
     for variant in sorted(variants, key=lambda v: v.blob_bytes):
         bd = _estimate_for(variant, settings, hw, budgets, settings.kv_type, settings.num_ctx)
         notes = []
         if bd.ctx_capped:
             notes.append(f"{variant.params} reads at most {format_ctx(variant.arch.context_length)}: context capped")
+        elif bd.ctx > bd.requested_ctx:
+            notes.append(f"Ollama gives vision models at least {format_ctx(bd.ctx)} of context")
         fits, gpus_used = _fits_fully(bd, budgets)
         cpu_part = bd.weights + bd.kv + bd.compute
         if blocked:
@@ -649,7 +706,7 @@ def _hint(rows: tuple[VariantFit, ...], rec: VariantFit | None, settings: FitSet
     larger = [r for r in reversed(rows) if rec is None or r.variant.blob_bytes > rec.variant.blob_bytes]
     ctx = settings.num_ctx or 0
     for row in larger:
-        if settings.kv_type == "f16" and settings.flash_attention:
+        if settings.kv_type not in QUANTIZED_KV and settings.flash_attention:
             for kv in ("q8_0", "q4_0"):
                 max_kv = row.max_ctx.get(kv)
                 if max_kv is not None and max_kv >= min(ctx, row.variant.arch.context_length):

@@ -125,7 +125,10 @@ def _split_host_port(hostport: str) -> tuple[str, str]:
     try:
         host = str(ipaddress.ip_address(host))
     except ValueError:
-        pass
+        if ":" in host or not all(c.isalnum() or c in "-._" for c in host):
+            raise UsageError(
+                f"invalid Ollama host {hostport!r}: use host, host:port or [IPv6]:port"
+            ) from None
     return host, port
 
 
@@ -183,7 +186,10 @@ def is_local(url: str) -> bool:
     >>> is_local("http://localhost:11434"), is_local("http://192.0.2.7:11434")
     (True, False)
     """
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

@@ -79,6 +79,11 @@ def parse_ctx(text: str | int) -> int:
         number, suffix = m.groups()
         mult = {"": 1, "k": 1024, "m": 1024 * 1024}[suffix.lower()]
         exact = float(number) * mult
+        if not math.isfinite(exact) or exact > MAX_CTX:
+            raise UnitError(
+                f"invalid context length {shown!r}: larger than {format_ctx(MAX_CTX)} tokens; "
+                "Gemma 3 reads at most 128k"
+            )
         if exact != math.floor(exact):
             raise UnitError(f"invalid context length {shown!r}: must be a whole number of tokens")
         value = int(exact)
@@ -115,7 +120,14 @@ def parse_size(text: str | int, *, what: str = "size") -> int:
                 f"invalid {what} {shown!r}: use a number with a unit like 24G, 24GiB, "
                 "24GB or 8192M (G/GiB = 2^30 bytes, GB = 10^9 bytes)"
             )
-        value = int(float(m.group(1)) * _SIZE_UNITS[unit])
+        exact = float(m.group(1)) * _SIZE_UNITS[unit]
+        if not math.isfinite(exact) or exact > 1 << 50:
+            raise UnitError(f"invalid {what} {shown!r}: larger than 1 PiB")
+        if unit in ("", "b") and 0 < exact < MiB:
+            raise UnitError(
+                f"invalid {what} {shown!r}: a bare number means bytes; add a unit like G or GB"
+            )
+        value = int(exact)
     if value <= 0:
         raise UnitError(f"invalid {what} {shown!r}: must be more than 0")
     if value > 1 << 50:

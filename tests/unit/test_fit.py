@@ -188,17 +188,30 @@ def test_settings_from_ollama_env():
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
+    ("name", "value", "effect"),
     [
-        ("OLLAMA_KV_CACHE_TYPE", "q5_1"),
-        ("OLLAMA_FLASH_ATTENTION", "maybe"),
-        ("OLLAMA_NUM_PARALLEL", "0"),
-        ("OLLAMA_CONTEXT_LENGTH", "lots"),
+        ("OLLAMA_KV_CACHE_TYPE", "q9_9", ("kv_type", "f16")),
+        ("OLLAMA_FLASH_ATTENTION", "maybe", ("flash_attention", True)),  # Go: not false = on
+        ("OLLAMA_NUM_PARALLEL", "0", ("num_parallel", 1)),
+        ("OLLAMA_CONTEXT_LENGTH", "lots", ("num_ctx", None)),
     ],
 )
-def test_bad_ollama_env_is_a_usage_error(name, value):
-    with pytest.raises(UsageError, match=name):
-        settings_from_env({name: value})
+def test_odd_ollama_env_is_taken_as_ollama_takes_it(name, value, effect):
+    """The server's settings are facts, not our input: warn, never refuse."""
+    s = settings_from_env({name: value}, "ollama serve (pid 9)")
+    field, expected = effect
+    assert getattr(s, field) == expected
+    assert len(s.warnings) == 1 and name in s.warnings[0] and "pid 9" in s.warnings[0]
+    report = plan(machine(RTX3090), s)
+    assert s.warnings[0] in report.warnings
+
+
+def test_every_llama_server_cache_type_is_sized():
+    v = get_variant("12b")
+    sizes = {kv: estimate(v, 32768, kv).kv for kv in ("f32", "bf16", "f16", "q8_0", "q5_1", "q5_0", "q4_1", "iq4_nl", "q4_0")}
+    assert sizes["f32"] == 2 * sizes["f16"] == 2 * sizes["bf16"]
+    assert sizes["q8_0"] > sizes["q5_1"] > sizes["q5_0"] > sizes["q4_1"] > sizes["q4_0"] == sizes["iq4_nl"]
+    assert estimate(v, 32768, "bf16").kv_f16_copy == 0 and estimate(v, 32768, "q5_0").kv_f16_copy > 0
 
 
 def test_flags_beat_config_beats_env():
@@ -316,3 +329,29 @@ def test_json_report_is_stable_and_complete():
     need = obj["variants"][3]["bytes"]
     assert need["need"] == need["weights"] + need["kv"] + need["compute"] + need["margin"]
     assert obj["settings"]["num_ctx"] == 32768
+
+
+def _brute_force_max_ctx(variant, settings, hw, kv):
+    from gemmatui.core.fit import _estimate_for, _fits_fully, gpu_budgets, resolve_settings
+
+    settings, _ = resolve_settings(hw, settings)
+    budgets = gpu_budgets(hw)
+    best = None
+    for steps in range(1, variant.arch.context_length // 1024 + 1):
+        bd = _estimate_for(variant, settings, hw, budgets, kv, steps * 1024)
+        if _fits_fully(bd, budgets)[0]:
+            best = steps * 1024
+    return best
+
+
+@pytest.mark.parametrize("vram_mib", [2304, 2560, 3072, 6144, 8192, 12288, 24576, 32768])
+def test_max_ctx_matches_a_brute_force_scan(vram_mib):
+    """The micro-batch Ollama picks makes the need non-monotonic in the context: the
+    maximum must still be the true one (a 2.5 GiB card and 1B with q8_0 once showed
+    "fits" at 12k beside a maximum of 4k)."""
+    hw = machine(gpu(vram_mib / 1024))
+    report = plan(hw, FitSettings(num_ctx=4096))
+    for row in report.rows:
+        for kv in ("f16", "q8_0", "q4_0"):
+            expected = _brute_force_max_ctx(row.variant, report.settings, hw, kv)
+            assert row.max_ctx[kv] == expected, (row.variant.key, kv)

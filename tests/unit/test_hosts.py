@@ -59,6 +59,10 @@ def test_parse_host_table(value: str | None, url: str) -> None:
         ("localhost:70000", "the port must be a number"),
         ("ftp://example.com", "the scheme must be http or https"),
         ("[::1", "unbalanced []"),
+        ("a:b:c", "use host, host:port"),
+        ("exa mple.com", "use host, host:port"),
+        ("%zz", "use host, host:port"),
+        ("http://a:b:c:11434", "use host, host:port"),
     ],
 )
 def test_parse_host_rejects_what_would_connect_somewhere_else(value: str, why: str) -> None:
@@ -103,3 +107,8 @@ def test_is_local(url: str, local: bool) -> None:
 def test_doctests() -> None:
     result = doctest.testmod(hosts)
     assert result.attempted > 5 and result.failed == 0
+
+
+def test_is_local_never_raises_on_a_bad_url() -> None:
+    assert is_local("http://[a:b:c]:11434") is False
+
