@@ -1,0 +1,370 @@
+"""Conversations in SQLite: ``conversations.db`` under the data dir (``data_dir()``).
+
+Two copies of the app may run at once against the same file, so:
+
+* the database runs in WAL mode: readers never block the writer, and a process that
+  dies mid-write leaves the last committed state intact;
+* every write is one short transaction (``BEGIN IMMEDIATE`` … ``COMMIT``), committed
+  at once: a message that :meth:`ConversationStore.add_message` returned an id for is
+  on disk, whatever happens to the process afterwards;
+* a writer that finds the file locked by the other copy waits (``busy_timeout``,
+  5 s) instead of failing;
+* one connection per store, shared between threads under a lock.
+
+Nothing here imports Textual; the TUI and the tests use the same API.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+from gemmatui.core.errors import GemmaTuiError
+from gemmatui.core.types import ChatStats
+
+Role = Literal["user", "assistant", "system", "error"]
+Status = Literal["complete", "partial", "error"]
+
+DB_NAME = "conversations.db"
+BUSY_TIMEOUT_MS = 5000
+SCHEMA_VERSION = 1
+TITLE_LENGTH = 60
+UNTITLED = "New conversation"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    title         TEXT    NOT NULL DEFAULT '',
+    model         TEXT    NOT NULL,
+    system_prompt TEXT    NOT NULL DEFAULT '',
+    created_at    REAL    NOT NULL,
+    updated_at    REAL    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role            TEXT    NOT NULL CHECK (role IN ('user', 'assistant', 'system', 'error')),
+    content         TEXT    NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'complete'
+                            CHECK (status IN ('complete', 'partial', 'error')),
+    model           TEXT    NOT NULL DEFAULT '',
+    stats_json      TEXT,
+    created_at      REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
+CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at);
+"""
+
+_STATS_FIELDS = {f.name for f in fields(ChatStats)}
+
+
+class StorageError(GemmaTuiError):
+    """The chat history could not be read or written (locked too long, disk full, …)."""
+
+
+@contextmanager
+def _friendly(path: Path) -> Iterator[None]:
+    """Turn SQLite's exceptions into one line a person can act on."""
+    try:
+        yield
+    except sqlite3.IntegrityError as err:
+        raise StorageError(
+            f"chat history: {err} (was the conversation deleted elsewhere?)"
+        ) from None
+    except sqlite3.Error as err:
+        raise StorageError(f"chat history {path}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One saved conversation. ``title`` is empty until the first user message names it."""
+
+    id: int
+    title: str
+    model: str
+    system_prompt: str
+    created_at: float  # seconds since the epoch
+    updated_at: float
+
+    @property
+    def display_title(self) -> str:
+        """The title, or a placeholder for a conversation nobody has written in yet."""
+        return self.title or UNTITLED
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One saved message. ``stats`` is Ollama's final metrics for a finished reply."""
+
+    id: int
+    conversation_id: int
+    role: Role
+    content: str
+    status: Status
+    model: str
+    stats: ChatStats | None
+    created_at: float
+
+
+def title_from(text: str) -> str:
+    """A conversation title from the first user message: its first non-empty line, cut short.
+
+    >>> title_from("\\n  How big is Gemma 3 27B?\\nAnd 12B?")
+    'How big is Gemma 3 27B?'
+    >>> len(title_from("x" * 500)) <= 60
+    True
+    """
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if len(line) > TITLE_LENGTH:
+        line = line[: TITLE_LENGTH - 1].rstrip() + "…"
+    return line
+
+
+def _stats_to_json(stats: ChatStats | None) -> str | None:
+    return None if stats is None else json.dumps(asdict(stats))
+
+
+def _stats_from_json(text: str | None) -> ChatStats | None:
+    if not text:
+        return None
+    table = json.loads(text)
+    return ChatStats(**{k: v for k, v in table.items() if k in _STATS_FIELDS})
+
+
+class ConversationStore:
+    """Saved conversations and their messages, safe to share between threads and processes.
+
+    Args:
+        directory: Where ``conversations.db`` lives; created when missing.
+        clock: Wall-clock seconds for ``created_at`` / ``updated_at`` (tests freeze it).
+    """
+
+    def __init__(self, directory: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(directory) / DB_NAME
+        self._now = clock
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,  # autocommit; transactions are explicit below
+                check_same_thread=False,  # shared between threads, guarded by self._lock
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+        except (OSError, sqlite3.Error) as err:
+            raise StorageError(f"cannot open the chat history at {self.path}: {err}") from None
+        with self._write() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction, committed on exit (rolled back on error).
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front, so a second process waits
+        for it here (busy_timeout) rather than failing half-way through.
+        """
+        with self._lock, _friendly(self.path):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock, _friendly(self.path):
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Close the connection; the store is unusable afterwards."""
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ conversations
+
+    def create_conversation(
+        self, model: str, system_prompt: str = "", title: str | None = None
+    ) -> Conversation:
+        """Start a conversation with ``model``; it is saved at once."""
+        now = self._now()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO conversations (title, model, system_prompt, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (title or "", model, system_prompt, now, now),
+            )
+            conv_id = int(cursor.lastrowid or 0)
+        return Conversation(conv_id, title or "", model, system_prompt, now, now)
+
+    def get(self, conversation_id: int) -> Conversation | None:
+        """The conversation with this id, or ``None`` when there is none (e.g. deleted)."""
+        rows = self._read("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
+        return _conversation(rows[0]) if rows else None
+
+    def list_conversations(self) -> list[Conversation]:
+        """Every conversation, the most recently changed first."""
+        rows = self._read("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC")
+        return [_conversation(row) for row in rows]
+
+    def last_conversation(self) -> Conversation | None:
+        """The most recently changed conversation: the one to resume on start."""
+        rows = self._read("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1")
+        return _conversation(rows[0]) if rows else None
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        """Give a conversation a title (an empty title shows as "New conversation")."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
+                (title.strip(), self._now(), conversation_id),
+            )
+
+    def set_system_prompt(self, conversation_id: int, system_prompt: str) -> None:
+        """Change the system prompt sent with this conversation's next requests."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE conversations SET system_prompt = ?, updated_at = ? WHERE id = ?",
+                (system_prompt, self._now(), conversation_id),
+            )
+
+    def set_model(self, conversation_id: int, model: str) -> None:
+        """Record that the conversation now talks to another model."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE conversations SET model = ?, updated_at = ? WHERE id = ?",
+                (model, self._now(), conversation_id),
+            )
+
+    def delete(self, conversation_id: int) -> None:
+        """Delete a conversation and all its messages."""
+        with self._write() as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    # ------------------------------------------------------------------ messages
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The conversation's messages, oldest first."""
+        rows = self._read(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        )
+        return [_message(row) for row in rows]
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: Role,
+        content: str,
+        status: Status = "complete",
+        stats: ChatStats | None = None,
+        model: str = "",
+    ) -> int:
+        """Save one message and return its id; it is committed when this returns.
+
+        The first user message of an untitled conversation also becomes its title.
+        """
+        now = self._now()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO messages"
+                " (conversation_id, role, content, status, model, stats_json, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, status, model, _stats_to_json(stats), now),
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
+            if role == "user":
+                db.execute(
+                    "UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
+                    (title_from(content), conversation_id),
+                )
+            return int(cursor.lastrowid or 0)
+
+    def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
+        """Delete the message ``message_id`` and every later one (regenerate a reply)."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND id >= ?",
+                (conversation_id, message_id),
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (self._now(), conversation_id),
+            )
+
+    # ------------------------------------------------------------------ export
+
+    def export_markdown(self, conversation_id: int) -> str:
+        """The conversation as a Markdown document (title, model, system prompt, turns).
+
+        Raises:
+            KeyError: There is no conversation with this id.
+        """
+        conv = self.get(conversation_id)
+        if conv is None:
+            raise KeyError(conversation_id)
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.created_at))
+        lines = [f"# {conv.display_title}", "", f"- Model: `{conv.model}`", f"- Started: {created}"]
+        if conv.system_prompt:
+            lines += ["", "## System prompt", "", *_quote(conv.system_prompt)]
+        for msg in self.messages(conversation_id):
+            lines.append("")
+            if msg.role == "user":
+                lines += ["## You", "", msg.content]
+            elif msg.role == "assistant":
+                lines += [f"## {msg.model or conv.model}", "", msg.content]
+                if msg.status == "partial":
+                    lines += ["", "*(stopped: the reply is incomplete)*"]
+                elif msg.status == "error":
+                    lines += ["", "*(interrupted: the reply is incomplete)*"]
+            elif msg.role == "error":
+                lines += _quote(f"**Error:** {msg.content}")
+            else:
+                lines += ["## System", "", *_quote(msg.content)]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _quote(text: str) -> list[str]:
+    return [f"> {line}" if line else ">" for line in text.splitlines() or [""]]
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        title=row["title"],
+        model=row["model"],
+        system_prompt=row["system_prompt"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _message(row: sqlite3.Row) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        role=row["role"],
+        content=row["content"],
+        status=row["status"],
+        model=row["model"],
+        stats=_stats_from_json(row["stats_json"]),
+        created_at=row["created_at"],
+    )

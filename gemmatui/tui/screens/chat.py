@@ -1,0 +1,688 @@
+"""The chat screen: the conversation, the prompt, and live panels beside them.
+
+Layout: an optional conversation sidebar (Ctrl+B) on the left, the messages and the
+prompt in the middle, and the VRAM, plan-vs-reality and tokens panels on the right.
+
+Data flow:
+
+* A reply streams in an async worker (group ``chat``, exclusive). Tokens are
+  gathered and handed over ten times a second to a
+  :class:`~gemmatui.tui.widgets.reply_stream.ReplyStream`, which writes them with
+  ``Markdown.get_stream`` (see there why a long reply spans several Markdown
+  widgets). Esc cancels the worker; what arrived stays, saved as ``partial``. Every
+  request carries the planned ``num_ctx`` and the configured ``keep_alive``.
+* The hardware probe is read in a thread worker (group ``gpu``), which posts
+  :class:`~gemmatui.tui.messages.GpuSampled`; the handler re-arms a one-shot timer,
+  so polls never overlap. ``/api/ps`` is asked the same way, less often, and after
+  every reply.
+* Conversations live in the app's :class:`~gemmatui.core.storage.ConversationStore`:
+  the user's message is saved on send, the reply when it ends (complete, stopped or
+  cut off), and the last conversation is shown again on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header
+from textual.worker import Worker
+
+from gemmatui.core.config import atomic_write_text
+from gemmatui.core.errors import OllamaError
+from gemmatui.core.fit import VariantFit
+from gemmatui.core.storage import Conversation, Status, StorageError, StoredMessage
+from gemmatui.core.types import ChatStats, HardwareSample, RunningModel
+from gemmatui.core.units import format_ctx
+from gemmatui.tui.banner import OllamaBanner
+from gemmatui.tui.messages import (
+    ConversationSelected,
+    DeleteConversationRequested,
+    GpuSampled,
+    ModelsPolled,
+    NewConversationRequested,
+    PromptSubmitted,
+    RenameConversationRequested,
+)
+from gemmatui.tui.screens.dialogs import ConfirmDialog
+from gemmatui.tui.widgets.edit_dialog import EditTextDialog
+from gemmatui.tui.widgets.message import (
+    AssistantMessage,
+    ErrorMessage,
+    MessageBlock,
+    SystemPromptMessage,
+    UserMessage,
+)
+from gemmatui.tui.widgets.plan_panel import Measured, PlanPanel
+from gemmatui.tui.widgets.prompt import PromptInput
+from gemmatui.tui.widgets.reply_stream import ReplyStream
+from gemmatui.tui.widgets.sidebar import ConversationSidebar
+from gemmatui.tui.widgets.token_panel import TokenPanel
+from gemmatui.tui.widgets.vram_panel import VramPanel, loaded_model
+
+if TYPE_CHECKING:
+    from gemmatui.tui.app import GemmaApp
+
+#: Seconds between hardware readings and between ``/api/ps`` questions.
+GPU_INTERVAL = 1.0
+PS_INTERVAL = 5.0
+#: Seconds between hand-overs of streamed text to the Markdown widget (10 a second):
+#: each one costs a layout of the reply, whatever the token rate.
+STREAM_FLUSH_INTERVAL = 0.1
+
+
+def gpu_used(sample: HardwareSample | None) -> int | None:
+    """Used memory summed over the sample's GPUs; ``None`` without a complete reading."""
+    if sample is None or not sample.gpus or any(g.used_bytes is None for g in sample.gpus):
+        return None
+    return sum(g.used_bytes or 0 for g in sample.gpus)
+
+
+def export_name(conv: Conversation) -> str:
+    """File name of a conversation's export: its id and a slug of its title.
+
+    >>> from gemmatui.core.storage import Conversation
+    >>> export_name(Conversation(7, "What is QAT? (short)", "m", "", 0, 0))
+    '0007-what-is-qat-short.md'
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", conv.display_title.lower()).strip("-")[:40].strip("-")
+    return f"{conv.id:04d}-{slug or 'conversation'}.md"
+
+
+def _block_for(msg: StoredMessage, model: str) -> MessageBlock | None:
+    if msg.role == "user":
+        return UserMessage(msg.content, message_id=msg.id)
+    if msg.role == "assistant":
+        return AssistantMessage(
+            msg.content,
+            model=msg.model or model,
+            status=msg.status,
+            stats=msg.stats,
+            message_id=msg.id,
+        )
+    if msg.role == "error":
+        return ErrorMessage(msg.content, message_id=msg.id)
+    return None
+
+
+class ChatScreen(Screen[None]):
+    """Chat with ``model``; every request asks for ``num_ctx`` tokens of context.
+
+    Args:
+        model: The Ollama tag to chat with, e.g. ``"gemma3:12b-it-qat"``.
+        num_ctx: The planned context length, sent with every request.
+        gpu_interval: Seconds between hardware readings; ``None``: never poll (tests
+            post :class:`GpuSampled` themselves).
+        ps_interval: Seconds between ``/api/ps`` questions; ``None``: only on start
+            and after each reply.
+    """
+
+    CSS_PATH = "chat.tcss"
+    AUTO_FOCUS = "#prompt"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop", "Stop", tooltip="Stop the reply; what arrived is kept"),
+        Binding("ctrl+r", "regenerate", "Regenerate", tooltip="Write the last reply again"),
+        # The prompt (a TextArea) binds Ctrl+Y (redo) and Ctrl+E (end of line) itself:
+        # these two take priority so they work while typing.
+        Binding(
+            "ctrl+y", "copy_reply", "Copy", tooltip="Copy the focused or last reply", priority=True
+        ),
+        Binding("ctrl+b", "toggle_sidebar", "Chats", tooltip="Show or hide saved conversations"),
+        Binding("ctrl+n", "new_conversation", "New", tooltip="Start a new conversation"),
+        Binding(
+            "ctrl+e", "export", "Export", tooltip="Save the conversation as Markdown", priority=True
+        ),
+        Binding(
+            "ctrl+s", "system_prompt", "System", tooltip="Edit this conversation's system prompt"
+        ),
+    ]
+
+    app: GemmaApp  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        model: str,
+        num_ctx: int,
+        *,
+        gpu_interval: float | None = GPU_INTERVAL,
+        ps_interval: float | None = PS_INTERVAL,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.num_ctx = num_ctx
+        self.gpu_interval = gpu_interval
+        self.ps_interval = ps_interval
+        self.conversation: Conversation | None = None
+        self.system_prompt = ""
+        self.generating = False  # from send until the reply is saved
+        self.reply: AssistantMessage | None = None  # the block of the reply streaming now
+        self.reply_worker: Worker[None] | None = None
+        self.last_sample: HardwareSample | None = None
+        self.running: RunningModel | None = None  # the chat's model in /api/ps
+        self.ps_answered = False
+        self.baseline_used: int | None = None  # GPU memory in use before the model loaded
+        self.fit: VariantFit | None = None
+        self._gpu_timer: Timer | None = None
+        self._ps_timer: Timer | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield OllamaBanner()
+        with Horizontal(id="chat-body"):
+            yield ConversationSidebar(id="sidebar")
+            with Vertical(id="chat-main"):
+                yield VerticalScroll(id="messages")
+                yield PromptInput(id="prompt")
+            with VerticalScroll(id="panels"):
+                yield VramPanel(self.model, id="vram")
+                yield PlanPanel(id="plan")
+                yield TokenPanel(self.num_ctx, clock=self.app.clock, id="tokens")
+        yield Footer()
+
+    @property
+    def messages_view(self) -> VerticalScroll:
+        return self.query_one("#messages", VerticalScroll)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def sidebar(self) -> ConversationSidebar:
+        return self.query_one(ConversationSidebar)
+
+    @property
+    def tokens(self) -> TokenPanel:
+        return self.query_one(TokenPanel)
+
+    @contextmanager
+    def storage_errors(self) -> Iterator[None]:
+        """Show a :class:`StorageError` from the block as a notification; go on working."""
+        try:
+            yield
+        except StorageError as err:
+            self.notify(str(err), title="Chat history", severity="error", markup=False)
+
+    async def on_mount(self) -> None:
+        self.system_prompt = self.app.settings.system_prompt
+        self.fit = self._plan_fit()
+        self._paint_plan()
+        self._paint_title()
+        if self.gpu_interval is not None:
+            self._poll_gpu()
+        # After the first paint: the first Ollama call may import its client library.
+        self.call_after_refresh(self._poll_models)
+        with self.storage_errors():
+            last = self.app.store.last_conversation()
+            if last is not None:
+                await self._show_conversation(last)
+
+    def _plan_fit(self) -> VariantFit | None:
+        """The fit of the chat's model at the chat's context (``None``: not in the catalogue)."""
+        try:
+            return self.app.plan_fit(self.num_ctx).row(self.model)
+        except KeyError:
+            return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide Stop unless a reply streams; grey out what must wait for it to end."""
+        if action == "stop":
+            return self.generating
+        if action in ("regenerate", "new_conversation") and self.generating:
+            return None
+        return True
+
+    def _busy(self) -> bool:
+        """Say so and return ``True`` while a reply streams (the caller must wait)."""
+        if self.generating:
+            self.notify("A reply is still streaming: Esc stops it", severity="warning")
+        return self.generating
+
+    # ------------------------------------------------------------------ sending
+
+    @on(PromptSubmitted)
+    def _submitted(self, event: PromptSubmitted) -> None:
+        event.stop()
+        self.action_send()
+
+    def action_send(self) -> None:
+        """Send the prompt's text, save it, and stream the reply."""
+        text = self.prompt.text.strip()
+        if not text or self._busy():
+            return
+        with self.storage_errors():
+            conv = self._ensure_conversation()
+            message_id = self.app.store.add_message(conv.id, "user", text)
+            self.prompt.clear()
+            self.messages_view.mount(UserMessage(text, message_id=message_id))
+            self._start_reply(conv)
+            self.conversation = self.app.store.get(conv.id) or conv
+            self._paint_title()
+            if self.sidebar.display:
+                self._refresh_sidebar()
+
+    def _ensure_conversation(self) -> Conversation:
+        """The conversation to add to: the one shown, or a new one (created on first send)."""
+        store = self.app.store
+        conv = self.conversation
+        if conv is None:
+            return store.create_conversation(self.model, self.system_prompt)
+        if conv.model != self.model:
+            store.set_model(conv.id, self.model)
+        return conv
+
+    def _history(self, conv: Conversation) -> list[dict[str, str]]:
+        """What the model reads: the system prompt, then every user message and reply."""
+        history = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        history += [
+            {"role": m.role, "content": m.content}
+            for m in self.app.store.messages(conv.id)
+            if m.role in ("user", "assistant")
+        ]
+        return history
+
+    def _start_reply(self, conv: Conversation) -> None:
+        if self.ps_answered and self.running is None:
+            self.baseline_used = gpu_used(self.last_sample)
+        self.generating = True
+        self.refresh_bindings()
+        self.reply_worker = self._generate(conv, self._history(conv))
+
+    @work(exclusive=True, group="chat")
+    async def _generate(self, conv: Conversation, history: list[dict[str, str]]) -> None:
+        """Stream one reply into a new block; save it however it ends."""
+        block = AssistantMessage(model=self.model, status="streaming")
+        view = self.messages_view
+        await view.mount(block)
+        view.anchor()
+        tokens = self.tokens
+        tokens.reply_started()
+        self.reply = block
+        stream = ReplyStream(block)
+        pending: list[str] = []
+
+        async def flush() -> None:
+            """Hand what arrived since the last flush to the stream in one piece."""
+            if pending:
+                text = "".join(pending)
+                pending.clear()
+                await stream.write(text)
+
+        # Tokens are batched by time: the loop below never yields per token, so a burst
+        # is read in one go and the screen lays out once per flush, not once per token.
+        flusher = self.set_interval(STREAM_FLUSH_INTERVAL, flush)
+        status: Status = "complete"
+        stats: ChatStats | None = None
+        error: str | None = None
+        try:
+            async for chunk in self.app.client.chat(
+                self.model,
+                history,
+                num_ctx=self.num_ctx,
+                keep_alive=self.app.settings.keep_alive,
+            ):
+                if chunk.content:
+                    tokens.token_arrived()
+                    pending.append(chunk.content)
+                if chunk.done:
+                    stats = chunk.stats
+        except asyncio.CancelledError:
+            status = "partial"
+            raise
+        except OllamaError as err:
+            status = "error"
+            error = str(err)
+            self.app.check_ollama()  # the banner and the automatic retry follow the outcome
+        finally:
+            flusher.pause()  # not stop(): that would cancel a flush half-way through a write
+            await flush()
+            await stream.stop()
+            flusher.stop()
+            self.reply = None
+            self.generating = False
+            self._finish_reply(conv, block, status, stats, error)
+
+    def _finish_reply(
+        self,
+        conv: Conversation,
+        block: AssistantMessage,
+        status: Status,
+        stats: ChatStats | None,
+        error: str | None,
+    ) -> None:
+        """Save the reply (and the error, if any) and settle the view."""
+        self.tokens.reply_finished(stats)
+        self.refresh_bindings()
+        self._poll_models()
+        store = self.app.store
+        with self.storage_errors():
+            if block.text:
+                message_id = store.add_message(
+                    conv.id, "assistant", block.text, status=status, stats=stats, model=self.model
+                )
+                block.finish(status, stats, message_id)
+            else:
+                block.remove()
+            if error is not None:
+                error_id = store.add_message(conv.id, "error", error)
+                self.messages_view.mount(ErrorMessage(error, message_id=error_id))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_stop(self) -> None:
+        """Stop the reply streaming now; what arrived stays, marked "(stopped)"."""
+        # Only once the reply's block exists: from there on the worker's ``finally``
+        # saves what arrived and settles the screen, however it ends.
+        if self.reply is not None and self.reply_worker is not None:
+            self.reply_worker.cancel()
+
+    async def action_regenerate(self) -> None:
+        """Drop the last reply (and any error after it) and ask for a new one."""
+        if self._busy():
+            return
+        blocks = list(self.messages_view.query_children(MessageBlock))
+        users = [i for i, b in enumerate(blocks) if isinstance(b, UserMessage)]
+        if self.conversation is None or not users:
+            self.notify("Nothing to regenerate yet", severity="warning")
+            return
+        after = blocks[users[-1] + 1 :]
+        ids = [b.message_id for b in after if b.message_id is not None]
+        with self.storage_errors():
+            if ids:
+                self.app.store.delete_messages_from(self.conversation.id, min(ids))
+            await self.messages_view.remove_children(after)
+            self._start_reply(self.conversation)
+
+    def action_copy_reply(self) -> None:
+        """Copy the focused reply, or the last one, to the clipboard."""
+        focused = self.focused
+        block = next(
+            (
+                w
+                for w in (focused.ancestors_with_self if focused else ())
+                if isinstance(w, AssistantMessage)
+            ),
+            None,
+        )
+        if block is None:
+            replies = self.messages_view.query_children(AssistantMessage)
+            block = replies.last() if replies else None
+        if block is None or not block.text:
+            self.notify("No reply to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(block.text)
+        self.notify(f"Copied the reply ({len(block.text):,} characters)")
+
+    def action_toggle_sidebar(self) -> None:
+        """Show or hide the saved conversations."""
+        sidebar = self.sidebar
+        sidebar.display = not sidebar.display
+        if sidebar.display:
+            self._refresh_sidebar()
+            sidebar.option_list.focus()
+        else:
+            self.prompt.focus()
+
+    async def action_new_conversation(self) -> None:
+        """Start an empty conversation (saved once its first message is sent)."""
+        if self._busy():
+            return
+        self.conversation = None
+        self.system_prompt = self.app.settings.system_prompt
+        await self._show_messages([])
+        self.tokens.show_history(())
+        self._paint_title()
+        if self.sidebar.display:
+            self._refresh_sidebar()
+        self.prompt.focus()
+
+    def action_export(self) -> None:
+        """Write the conversation as Markdown under the data dir's ``exports`` folder."""
+        conv = self.conversation
+        if conv is None:
+            self.notify("Nothing to export yet: send a message first", severity="warning")
+            return
+        path = self.app.store.path.parent / "exports" / export_name(conv)
+        with self.storage_errors():
+            try:
+                atomic_write_text(path, self.app.store.export_markdown(conv.id))
+            except OSError as err:
+                self.notify(
+                    f"Could not write {path}: {err.strerror}",
+                    title="Export",
+                    severity="error",
+                    markup=False,
+                )
+                return
+            self.notify(f"Exported to {path}", title="Export", markup=False)
+
+    def action_system_prompt(self) -> None:
+        """Edit the system prompt sent first with every request of this conversation."""
+
+        def edited(text: str | None) -> None:
+            if text is None:
+                return
+            self.system_prompt = text.strip()
+            with self.storage_errors():
+                if self.conversation is not None:
+                    self.app.store.set_system_prompt(self.conversation.id, self.system_prompt)
+            self._show_system_prompt()
+            self.notify(
+                "System prompt saved: it applies from the next message"
+                if self.system_prompt
+                else "System prompt removed"
+            )
+
+        self.app.push_screen(
+            EditTextDialog(
+                "System prompt for this conversation",
+                self.system_prompt,
+                hint="Sent before the conversation with every request. Ctrl+S saves, Esc cancels.",
+                multiline=True,
+            ),
+            edited,
+        )
+
+    # ------------------------------------------------------------------ conversations
+
+    async def _show_conversation(self, conv: Conversation) -> None:
+        """Show a saved conversation so it can be continued."""
+        self.conversation = conv
+        self.system_prompt = conv.system_prompt
+        messages = self.app.store.messages(conv.id)
+        await self._show_messages(messages)
+        self.tokens.show_history(m.stats for m in messages if m.stats is not None)
+        self._paint_title()
+        if self.sidebar.display:
+            self._refresh_sidebar()
+
+    async def _show_messages(self, messages: Iterable[StoredMessage]) -> None:
+        view = self.messages_view
+        await view.remove_children()
+        blocks = [b for b in (_block_for(m, self.model) for m in messages) if b is not None]
+        if self.system_prompt:
+            blocks.insert(0, SystemPromptMessage(self.system_prompt))
+        await view.mount_all(blocks)
+        view.anchor()
+
+    def _show_system_prompt(self) -> None:
+        view = self.messages_view
+        shown = view.query_children(SystemPromptMessage)
+        if not self.system_prompt:
+            shown.remove()
+        elif shown:
+            shown.first().set_text(self.system_prompt)
+        else:
+            view.mount(SystemPromptMessage(self.system_prompt), before=0)
+
+    def _refresh_sidebar(self) -> None:
+        current = self.conversation.id if self.conversation else None
+        with self.storage_errors():
+            self.sidebar.show(self.app.store.list_conversations(), current)
+
+    def _paint_title(self) -> None:
+        """The header: model, context and the conversation's title (plain text)."""
+        title = self.conversation.display_title if self.conversation else "New conversation"
+        self.sub_title = f"{self.model} · {format_ctx(self.num_ctx)} context · {title}"
+
+    @on(ConversationSelected)
+    async def _selected(self, event: ConversationSelected) -> None:
+        event.stop()
+        if self._busy():
+            return
+        with self.storage_errors():
+            conv = self.app.store.get(event.conversation_id)
+            if conv is None:
+                self.notify(
+                    "That conversation is gone (deleted in another window?)", severity="warning"
+                )
+                self._refresh_sidebar()
+                return
+            await self._show_conversation(conv)
+            self.prompt.focus()
+
+    @on(NewConversationRequested)
+    async def _new_requested(self, event: NewConversationRequested) -> None:
+        event.stop()
+        await self.action_new_conversation()
+
+    @on(RenameConversationRequested)
+    def _rename_requested(self, event: RenameConversationRequested) -> None:
+        event.stop()
+        conv = None
+        with self.storage_errors():
+            conv = self.app.store.get(event.conversation_id)
+        if conv is None:
+            self._refresh_sidebar()
+            return
+
+        def renamed(title: str | None) -> None:
+            if title is None:
+                return
+            with self.storage_errors():
+                self.app.store.rename(conv.id, title)
+                if self.conversation is not None and self.conversation.id == conv.id:
+                    self.conversation = self.app.store.get(conv.id)
+                    self._paint_title()
+            self._refresh_sidebar()
+
+        self.app.push_screen(
+            EditTextDialog(
+                "Rename conversation", conv.title, hint="Empty: named after its next message."
+            ),
+            renamed,
+        )
+
+    @on(DeleteConversationRequested)
+    def _delete_requested(self, event: DeleteConversationRequested) -> None:
+        event.stop()
+        current = self.conversation is not None and self.conversation.id == event.conversation_id
+        if current and self._busy():
+            return
+        conv, count = None, 0
+        with self.storage_errors():
+            conv = self.app.store.get(event.conversation_id)
+            count = len(self.app.store.messages(event.conversation_id))
+        if conv is None:
+            self._refresh_sidebar()
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            with self.storage_errors():
+                self.app.store.delete(conv.id)
+            if self.conversation is not None and self.conversation.id == conv.id:
+                await self.action_new_conversation()
+            self._refresh_sidebar()
+            self.sidebar.option_list.focus()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Delete this conversation?",
+                f"“{conv.display_title}” and its {count} messages are deleted for good.",
+                yes="Delete",
+            ),
+            answered,
+        )
+
+    # ------------------------------------------------------------------ live panels
+
+    @work(thread=True, exclusive=True, group="gpu")
+    def _poll_gpu(self) -> None:
+        """Read the probe off the event loop; the result comes back as a message."""
+        try:
+            sample = self.app.probe.sample()
+        except Exception as err:  # a probe must not raise; if one does, say so and go on
+            sample = HardwareSample(
+                timestamp=self.app.clock(),
+                gpus=(),
+                ram_used_bytes=0,
+                ram_total_bytes=0,
+                error=f"hardware probe failed: {err}",
+            )
+        self.post_message(GpuSampled(sample))
+
+    @on(GpuSampled)
+    def _gpu_sampled(self, event: GpuSampled) -> None:
+        self.last_sample = event.sample
+        self.query_one(VramPanel).show_sample(event.sample)
+        if self.ps_answered and self.running is None:
+            self.baseline_used = gpu_used(event.sample)
+        self._paint_plan()
+        if self.gpu_interval is not None:
+            self._gpu_timer = self._rearm(self._gpu_timer, self.gpu_interval, self._poll_gpu)
+
+    @work(exclusive=True, group="ps")
+    async def _poll_models(self) -> None:
+        """Ask Ollama which models are loaded; the answer comes back as a message."""
+        try:
+            running = await self.app.client.ps()
+        except OllamaError as err:
+            self.post_message(ModelsPolled(None, str(err)))
+        else:
+            self.post_message(ModelsPolled(tuple(running)))
+
+    @on(ModelsPolled)
+    def _models_polled(self, event: ModelsPolled) -> None:
+        self.query_one(VramPanel).show_models(event.running, event.error)
+        if event.running is not None:
+            self.ps_answered = True
+            self.running = loaded_model(event.running, self.model)
+        self._paint_plan()
+        if self.ps_interval is not None:
+            self._ps_timer = self._rearm(self._ps_timer, self.ps_interval, self._poll_models)
+
+    def _rearm(self, timer: Timer | None, delay: float, callback: Callable[[], object]) -> Timer:
+        """A one-shot timer for the next poll, replacing any still pending."""
+        if timer is not None:
+            timer.stop()
+        return self.set_timer(delay, callback)
+
+    def _paint_plan(self) -> None:
+        delta: int | None = None
+        used = gpu_used(self.last_sample)
+        if self.last_sample is None:
+            note = "waiting for a reading"
+        elif not self.last_sample.gpus:
+            note = "no GPU to measure"
+        elif used is None:
+            note = "GPU memory not reported"
+        elif self.baseline_used is None:
+            note = "no pre-load reading"
+        else:
+            note = ""
+            delta = used - self.baseline_used
+        self.query_one(PlanPanel).show(self.fit, Measured(self.running, delta, note))

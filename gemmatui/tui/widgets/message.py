@@ -1,0 +1,232 @@
+"""The blocks of a conversation: the user's prompt, a reply, an error, the system prompt.
+
+Whatever the user or the model wrote is content, never markup: prompts and errors
+are shown with ``markup=False``, replies through the Markdown widget (which takes
+``[bold]`` or ``[link=...]`` as text), and headers are built as ``Content`` objects.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.geometry import Size
+from textual.reactive import reactive, var
+from textual.widgets import Markdown, Static
+
+from gemmatui.core.types import ChatStats
+
+ReplyStatus = Literal["streaming", "complete", "partial", "error"]
+
+#: What an unfinished reply is marked with in the view.
+STATUS_MARKS: dict[str, str] = {
+    "partial": "(stopped)",
+    "error": "(interrupted: the reply is incomplete)",
+}
+
+
+class ReplyMarkdown(Markdown):
+    """Markdown whose measured height does not depend on the height of its parent.
+
+    Textual measures a container whose children all have ``height: auto`` by arranging
+    them in the *parent's* height, so while a reply grows every one of its Markdown
+    widgets is laid out again on every frame, finished or not. Markdown blocks never
+    use ``fr`` or ``%`` heights, so measuring with no height at all gives the same
+    answer and keeps a finished piece's layout cached.
+    """
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if not width or not self._nodes:
+            return 0
+        return self.arrange(Size(width, 0)).total_region.height
+
+
+class MessageBlock(Vertical):
+    """One message: a one-line header over the body, with a coloured left edge.
+
+    Args:
+        message_id: The message's id in the store (``None`` until saved).
+    """
+
+    DEFAULT_CSS = """
+    MessageBlock {
+        height: auto;
+        margin: 1 1 0 0;
+        padding: 0 1;
+        border-left: outer $primary;
+        background: $surface;
+        &> .header {
+            color: $text-muted;
+            text-style: bold;
+            height: 1;
+        }
+        &> .body { height: auto; }
+    }
+    """
+
+    def __init__(self, *, message_id: int | None = None, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.message_id = message_id
+
+
+class UserMessage(MessageBlock):
+    """What the user sent, shown exactly as typed.
+
+    Args:
+        text: The prompt.
+        message_id: Its id in the store.
+    """
+
+    DEFAULT_CSS = """
+    UserMessage {
+        border-left: outer $accent;
+        background: $boost;
+    }
+    """
+
+    def __init__(self, text: str, *, message_id: int | None = None) -> None:
+        super().__init__(message_id=message_id)
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield Static("You", classes="header", markup=False)
+        yield Static(self.text, classes="body", markup=False)
+
+
+class AssistantMessage(MessageBlock, can_focus=True):
+    """A reply from the model, rendered as Markdown (also while it streams in).
+
+    A :class:`~gemmatui.tui.widgets.reply_stream.ReplyStream` writes a streaming
+    reply into its Markdown widget(s) and keeps :attr:`text` up to date with
+    ``set_reactive``, so no watcher runs per token. Focus a reply (click or Tab) to
+    make it the one Ctrl+Y copies.
+
+    Args:
+        text: The reply so far (a saved reply when a conversation is restored).
+        model: The model that wrote it (shown in the header).
+        status: ``streaming`` while it arrives; ``partial`` (stopped by the user) and
+            ``error`` (cut off by a failure) are marked in the view.
+        stats: Ollama's final metrics, shown in the header when known.
+        message_id: Its id in the store.
+    """
+
+    DEFAULT_CSS = """
+    AssistantMessage {
+        border-left: outer $secondary;
+        &:focus { background: $boost; border-left: outer $primary; }
+        &> Markdown { padding: 0; margin: 0; background: transparent; }
+        /* No :first-child / :last-child rules, and no classes on the block that change:
+           either restyles every block of the reply (quadratic while it streams). */
+        &> Markdown > MarkdownHeader { margin: 1 0 1 0; }
+        &> .mark { color: $text-warning; text-style: italic; }
+    }
+    """
+
+    text: var[str] = var("")
+    status: reactive[ReplyStatus] = reactive("complete", init=False)
+
+    def __init__(
+        self,
+        text: str = "",
+        *,
+        model: str,
+        status: ReplyStatus = "complete",
+        stats: ChatStats | None = None,
+        message_id: int | None = None,
+    ) -> None:
+        super().__init__(message_id=message_id)
+        self.model = model
+        self.stats = stats
+        self.set_reactive(AssistantMessage.text, text)
+        self.set_reactive(AssistantMessage.status, status)
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._header(), classes="header")
+        yield ReplyMarkdown(self.text or None, classes="body")
+        mark = Static(STATUS_MARKS.get(self.status, ""), classes="mark", markup=False)
+        mark.display = self.status in STATUS_MARKS
+        yield mark
+
+    @property
+    def markdown(self) -> Markdown:
+        """The Markdown widget the reply is rendered into (the last one, while streaming)."""
+        return self.query_children(Markdown).last()
+
+    async def add_markdown(self) -> Markdown:
+        """Add an empty Markdown widget after the others (a long reply streams into several)."""
+        markdown = ReplyMarkdown(classes="body")
+        await self.mount(markdown, before=self.query_one(".mark"))
+        return markdown
+
+    def finish(self, status: ReplyStatus, stats: ChatStats | None, message_id: int | None) -> None:
+        """The reply has ended: record how, and show its stats in the header."""
+        self.stats = stats
+        self.message_id = message_id
+        self.status = status
+
+    def watch_status(self, status: ReplyStatus) -> None:
+        mark = self.query_one(".mark", Static)
+        mark.update(STATUS_MARKS.get(status, ""))
+        mark.display = status in STATUS_MARKS
+        self.query_one(".header", Static).update(self._header())
+
+    def _header(self) -> Content:
+        header = Content(self.model)
+        rate = self.stats.eval_rate if self.stats else None
+        if self.stats and rate:
+            header += Content(f"  {self.stats.eval_count} tokens · {rate:.1f} tok/s")
+        return header
+
+
+class ErrorMessage(MessageBlock):
+    """A failure, in words (never a traceback), where it happened in the conversation.
+
+    Args:
+        text: What went wrong and, where possible, what to do.
+        message_id: Its id in the store.
+    """
+
+    DEFAULT_CSS = """
+    ErrorMessage {
+        border-left: outer $error;
+        &> .body { color: $text-error; }
+    }
+    """
+
+    def __init__(self, text: str, *, message_id: int | None = None) -> None:
+        super().__init__(message_id=message_id)
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield Static("Error", classes="header", markup=False)
+        yield Static(self.text, classes="body", markup=False)
+
+
+class SystemPromptMessage(MessageBlock):
+    """The conversation's system prompt, shown at the top (Ctrl+S edits it).
+
+    Args:
+        text: The system prompt.
+    """
+
+    DEFAULT_CSS = """
+    SystemPromptMessage {
+        border-left: outer $warning;
+        &> .body { color: $text-muted; }
+    }
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield Static("System prompt", classes="header", markup=False)
+        yield Static(self.text, classes="body", markup=False)
+
+    def set_text(self, text: str) -> None:
+        """Show a changed system prompt."""
+        self.text = text
+        self.query_one(".body", Static).update(Content(text))

@@ -1,0 +1,54 @@
+"""The multi-line prompt: Enter sends, Shift+Enter or Ctrl+J inserts a newline."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.widgets import TextArea
+
+from gemmatui.tui.messages import PromptSubmitted
+
+#: Keys that insert a newline. Many terminals send Shift+Enter as plain Enter; Ctrl+J
+#: (a line feed) reaches the app in every terminal, so it is the one documented.
+NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j"})
+
+
+class PromptInput(TextArea):
+    """A TextArea whose Enter posts :class:`~gemmatui.tui.messages.PromptSubmitted`.
+
+    Pasting is unchanged (a paste is not a key press), so multi-line and very long
+    pastes go straight into the text. The prompt keeps its text after Enter; the
+    screen clears it once the message is on its way.
+    """
+
+    DEFAULT_CSS = """
+    PromptInput {
+        height: auto;
+        min-height: 3;
+        max-height: 12;
+        border: tall $border-blurred;
+        &:focus { border: tall $border; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(
+            id=id,
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            placeholder="Message Gemma: Enter sends, Ctrl+J adds a new line",
+        )
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.post_message(PromptSubmitted(self.text))
+            return
+        if event.key in NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            start, end = self.selection
+            self.replace("\n", start, end, maintain_selection_offset=False)
+            return
+        await super()._on_key(event)

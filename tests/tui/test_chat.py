@@ -1,0 +1,486 @@
+"""The chat screen, driven with Pilot against the HTTP fake Ollama.
+
+Every test runs the real :class:`GemmaApp` (saved model: the chat opens at start) with
+its own config and data dir (``tests/tui/conftest.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Input, Markdown, TextArea
+
+from gemmatui.core.config import Settings
+from gemmatui.core.storage import ConversationStore
+from gemmatui.tui.app import GemmaApp
+from gemmatui.tui.screens.chat import ChatScreen
+from gemmatui.tui.screens.dialogs import ConfirmDialog
+from gemmatui.tui.widgets.edit_dialog import EditTextDialog
+from gemmatui.tui.widgets.message import (
+    AssistantMessage,
+    ErrorMessage,
+    SystemPromptMessage,
+    UserMessage,
+)
+from gemmatui.tui.widgets.reply_stream import CUT_AFTER_CHARS, BlockCutter
+from gemmatui.tui.widgets.token_panel import TokenPanel
+from tests.fake_ollama import FakeOllama, closed_port_url
+from tests.tui.chat_host import MODEL, NUM_CTX, shown_text, until
+from tests.tui.conftest import SIZE, MakeApp
+
+SETTINGS = Settings(model=MODEL, num_ctx=NUM_CTX, keep_alive="25m")
+MARKDOWN_REPLY = (
+    "## Quantisation\n\nQAT keeps **quality** at `Q4_0`:\n\n- smaller\n- faster\n\nDone."
+)
+
+
+def chat(app: GemmaApp) -> ChatScreen:
+    screen = app.screen
+    assert isinstance(screen, ChatScreen), f"expected the chat, got {screen!r}"
+    return screen
+
+
+async def open_chat(pilot: Pilot[int]) -> ChatScreen:
+    """Wait for the chat the app opens at start (a model is saved)."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen))
+    return chat(pilot.app)
+
+
+async def send(pilot: Pilot[int], text: str) -> AssistantMessage:
+    """Put ``text`` in the prompt and press Enter; returns the reply's block once it
+    exists (the reply may still be streaming)."""
+    screen = chat(pilot.app)
+    screen.prompt.focus()
+    screen.prompt.insert(text)
+    await pilot.press("enter")
+    worker = screen.reply_worker
+    assert worker is not None
+    await until(pilot, lambda: screen.reply is not None or worker.is_finished)
+    return screen.reply or screen.query(AssistantMessage).last()
+
+
+async def finished(pilot: Pilot[int], screen: ChatScreen) -> None:
+    """Wait until the reply has ended (complete, stopped or failed) and is settled."""
+    await until(pilot, lambda: screen.reply_worker is not None and screen.reply_worker.is_finished)
+    await pilot.pause()
+
+
+async def test_reply_streams_as_markdown_with_planned_context(make_app: MakeApp) -> None:
+    """A reply streams into a Markdown block; the request carried num_ctx and keep_alive;
+    the tokens panel shows Ollama's final eval rate; both messages are saved."""
+    with FakeOllama(installed=["4b"], reply=MARKDOWN_REPLY, token_rate=400) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await send(pilot, "what is QAT?")
+            await finished(pilot, screen)
+            [block] = screen.messages_view.query(AssistantMessage)
+            assert block.text == "".join(fake._tokens(None))
+            assert block.markdown.source == block.text
+            assert block.status == "complete"
+            md = shown_text(block)
+            assert "Quantisation" in md and "## " not in md  # rendered, not shown as source
+            assert "•" in md and "smaller" in md and "**" not in md
+
+            [request] = fake.chat_requests()
+            assert request["options"]["num_ctx"] == NUM_CTX
+            assert request["keep_alive"] == "25m"
+            assert request["messages"] == [{"role": "user", "content": "what is QAT?"}]
+
+            tokens = screen.query_one(TokenPanel)
+            assert tokens.last is not None and tokens.last.eval_rate == pytest.approx(400.0)
+            assert "400.0 tok/s" in shown_text(tokens)
+            assert f"/ {NUM_CTX // 1024}k ctx" in shown_text(tokens)
+
+            conv = app.store.last_conversation()
+            assert conv is not None and conv.title == "what is QAT?"
+            saved = [(m.role, m.content, m.status) for m in app.store.messages(conv.id)]
+            assert saved == [
+                ("user", "what is QAT?", "complete"),
+                ("assistant", block.text, "complete"),
+            ]
+            assert app.store.messages(conv.id)[1].stats == tokens.last
+
+
+async def test_a_long_reply_streams_into_several_markdown_pieces(make_app: MakeApp) -> None:
+    """A reply longer than one piece is cut at paragraph boundaries: the pieces hold
+    exactly the reply, each later one starts a new paragraph or heading (never inside a
+    list or code), and every heading is rendered as one."""
+    with FakeOllama(installed=["4b"], reply="\n\n" + MARKDOWN_REPLY, tokens=700) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            block = await send(pilot, "a long one")
+            await finished(pilot, screen)
+            expected = "".join(fake._tokens(None))
+            assert block.text == expected and len(expected) > CUT_AFTER_CHARS
+            pieces = list(block.query_children(Markdown))
+            assert len(pieces) >= 2
+            assert "".join(piece.source for piece in pieces) == expected
+            for before, piece in zip(pieces, pieces[1:], strict=False):
+                assert before.source.endswith("\n\n")
+                assert piece.source[0] in "#QD"  # a heading or a paragraph, as in the reply
+            assert len(block.query("MarkdownH2")) == expected.count("## Quantisation")
+
+
+@pytest.mark.parametrize(
+    ("parts", "cuts"),
+    [
+        (["aaaa\n\n", "bbbb"], [None, 0]),  # a new paragraph after a blank line
+        (["aaaa\n", "\nbbbb"], [None, 1]),  # the blank line split across writes
+        (["aaaa\n\n- item"], [None]),  # a list may continue the block before
+        (["aaaa\n\n  indented"], [None]),
+        (["aaaa\n\n2. item"], [None]),
+        (["aaaa\n\n> quote"], [None]),
+        (["```\naaaa\n\nbbbb\n"], [None]),  # a blank line inside code
+        (["```\naaaa\n```\n\n# Next"], [14]),  # after the fence closes
+        (["a\n\nb"], [None]),  # too short to cut yet
+    ],
+)
+def test_block_cutter_cuts_only_between_independent_blocks(
+    parts: list[str], cuts: list[int | None]
+) -> None:
+    """Cut points: the start of a line after a blank line, outside code fences, not a
+    list item, indented line or quote, once the piece is long enough."""
+    cutter = BlockCutter(cut_after=4)
+    assert [cutter.feed(part) for part in parts] == cuts
+
+
+async def test_markup_in_a_reply_is_shown_literally(make_app: MakeApp) -> None:
+    """Console markup in the model's reply and in the user's prompt shows as typed."""
+    reply = "Use [bold]x[/bold] and [link=https://example.com]y[/link] and [red]z"
+    with FakeOllama(installed=["4b"], reply=reply) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await send(pilot, "say [b]hi[/b]")
+            await finished(pilot, screen)
+            text = shown_text(screen.messages_view)
+            assert "[bold]x[/bold]" in text
+            assert "[link=https://example.com]y[/link]" in text
+            assert "[red]z" in text
+            assert "say [b]hi[/b]" in text
+
+
+async def test_escape_stops_and_keeps_the_partial_reply(make_app: MakeApp) -> None:
+    """Esc mid-stream: the words that arrived stay in the view marked "(stopped)", are
+    saved with status 'partial', and the connection to Ollama is closed."""
+    with FakeOllama(installed=["4b"], tokens=400, token_rate=40) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            block = await send(pilot, "talk for a while")
+            await until(pilot, lambda: len(block.text.split()) >= 5)
+            await pilot.press("escape")
+            await finished(pilot, screen)
+            assert block.status == "partial"
+            assert 5 <= len(block.text.split()) < 400
+            assert block.markdown.source == block.text
+            assert "(stopped)" in shown_text(block)
+            assert fake.wait_for_disconnect(timeout=5)
+            conv = app.store.last_conversation()
+            assert conv is not None
+            last = app.store.messages(conv.id)[-1]
+            assert (last.role, last.status, last.content) == ("assistant", "partial", block.text)
+            assert not screen.query(ErrorMessage)
+
+
+async def test_quitting_mid_reply_saves_what_arrived(make_app: MakeApp) -> None:
+    """Ctrl+Q while a reply streams: the app closes and the words that arrived are in the
+    history, marked 'partial'."""
+    with FakeOllama(installed=["4b"], tokens=400, token_rate=40) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_chat(pilot)
+            block = await send(pilot, "talk")
+            await until(pilot, lambda: len(block.text.split()) >= 3)
+            await pilot.press("ctrl+q")
+        conv = app.store.last_conversation()
+        assert conv is not None
+        last = app.store.messages(conv.id)[-1]
+        assert (last.role, last.status) == ("assistant", "partial")
+        assert len(last.content.split()) >= 3
+
+
+async def test_restart_restores_the_last_conversation(make_app: MakeApp) -> None:
+    """A new app on the same data dir shows the last conversation and continues it:
+    the next request carries the earlier turns."""
+    with FakeOllama(installed=["4b"], reply="First answer.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await send(pilot, "first")
+            await finished(pilot, screen)
+
+        again = make_app(fake.url, settings=SETTINGS)
+        async with again.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await until(pilot, lambda: bool(screen.query(AssistantMessage)))
+            assert [b.text for b in screen.query(UserMessage)] == ["first"]
+            assert [b.text for b in screen.query(AssistantMessage)] == ["First answer."]
+            assert screen.sub_title.endswith("· first")
+            assert screen.query_one(TokenPanel).context > 0
+            await send(pilot, "second")
+            await finished(pilot, screen)
+            assert [m["content"] for m in fake.chat_requests()[-1]["messages"]] == [
+                "first",
+                "First answer.",
+                "second",
+            ]
+            conv = again.store.last_conversation()
+            assert conv is not None and len(again.store.messages(conv.id)) == 4
+            assert len(again.store.list_conversations()) == 1
+
+
+async def test_ollama_dies_mid_reply_and_the_chat_works_when_it_is_back(make_app: MakeApp) -> None:
+    """The server stops mid-reply: the partial reply stays, marked interrupted, the error
+    is shown in words and saved; once a server answers again the next message works."""
+    fake = FakeOllama(installed=["4b"], tokens=400, token_rate=40).start()
+    port = fake.port
+    app = make_app(fake.url, settings=SETTINGS)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            block = await send(pilot, "go on")
+            await until(pilot, lambda: len(block.text.split()) >= 3)
+            fake.stop()
+            await finished(pilot, screen)
+            assert block.status == "error"
+            assert "(interrupted" in shown_text(block)
+            [error] = screen.query(ErrorMessage)
+            assert "connection to Ollama dropped" in error.text
+            assert "Traceback" not in shown_text(screen)
+            conv = app.store.last_conversation()
+            assert conv is not None
+            roles = [(m.role, m.status) for m in app.store.messages(conv.id)]
+            assert roles == [("user", "complete"), ("assistant", "error"), ("error", "complete")]
+
+            screen.prompt.insert("anyone?")  # nothing listens now
+            await pilot.press("enter")
+            await finished(pilot, screen)
+            assert "cannot reach Ollama" in screen.query(ErrorMessage).last().text
+
+            fake = FakeOllama(installed=["4b"], reply="Back again.", port=port).start()
+            reply = await send(pilot, "hello again")
+            await finished(pilot, screen)
+            assert (reply.text, reply.status) == ("Back again.", "complete")
+            history = fake.chat_requests()[-1]["messages"]
+            assert [m["role"] for m in history] == ["user", "assistant", "user", "user"]
+    finally:
+        fake.stop()
+
+
+async def test_sending_while_ollama_is_down_keeps_the_message(make_app: MakeApp) -> None:
+    """Nothing listens: the user's message is saved and shown, the error says what to do."""
+    app = make_app(closed_port_url(), settings=SETTINGS)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        await pilot.press(*"hello?", "enter")
+        await finished(pilot, screen)
+        assert not screen.query(AssistantMessage)
+        [error] = screen.query(ErrorMessage)
+        assert "is Ollama running?" in error.text
+        conv = app.store.last_conversation()
+        assert conv is not None
+        assert [m.role for m in app.store.messages(conv.id)] == ["user", "error"]
+
+
+async def test_regenerate_replaces_the_last_reply(make_app: MakeApp) -> None:
+    """Ctrl+R drops the last reply and asks again with the same history."""
+    with FakeOllama(installed=["4b"], reply="An answer.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await send(pilot, "question")
+            await finished(pilot, screen)
+            first = screen.query_one(AssistantMessage)
+            await pilot.press("ctrl+r")
+            await until(
+                pilot,
+                lambda: screen.reply is not None or first not in screen.query(AssistantMessage),
+            )
+            await finished(pilot, screen)
+            [block] = screen.query(AssistantMessage)
+            assert block is not first and block.text == "An answer."
+            requests = fake.chat_requests()
+            assert len(requests) == 2 and requests[0]["messages"] == requests[1]["messages"]
+            conv = app.store.last_conversation()
+            assert conv is not None
+            assert [m.role for m in app.store.messages(conv.id)] == ["user", "assistant"]
+
+
+async def test_copy_reply_copies_the_focused_or_last_reply(make_app: MakeApp) -> None:
+    """Ctrl+Y copies the last reply; with an earlier reply focused, that one."""
+    with FakeOllama(installed=["4b"], reply="Reply text.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await send(pilot, "one")
+            await finished(pilot, screen)
+            fake.config.reply = "Second reply."
+            await send(pilot, "two")
+            await finished(pilot, screen)
+            await pilot.press("ctrl+y")
+            assert app.clipboard == "Second reply."
+            screen.query(AssistantMessage).first().focus()
+            await pilot.press("ctrl+y")
+            assert app.clipboard == "Reply text."
+
+
+async def test_prompt_keys_enter_sends_ctrl_j_newline_and_app_keys_type(make_app: MakeApp) -> None:
+    """In the prompt q, r, m and ? type (the app's keys do not fire), Ctrl+J adds a
+    line, Enter sends both lines."""
+    with FakeOllama(installed=["4b"]) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await pilot.press(*"qrm?", "ctrl+j", *"second")
+            assert screen.prompt.text == "qrm?\nsecond"
+            assert app.screen is screen and app.is_running
+            await pilot.press("enter")
+            await finished(pilot, screen)
+            assert screen.prompt.text == ""
+            assert fake.chat_requests()[-1]["messages"][-1]["content"] == "qrm?\nsecond"
+
+
+async def test_a_100_kb_paste_is_accepted_and_sent(make_app: MakeApp) -> None:
+    """A 100 KB multi-line paste lands in the prompt whole and is sent whole."""
+    text = "\n".join(f"line {i:05d} " + "x" * 90 for i in range(1000))
+    assert len(text) >= 100_000
+    with FakeOllama(installed=["4b"], reply="Got it.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            app.post_message(events.Paste(text))  # as the terminal driver delivers it
+            await until(pilot, lambda: screen.prompt.text == text)
+            await pilot.press("enter")
+            await finished(pilot, screen)
+            assert fake.chat_requests()[-1]["messages"][-1]["content"] == text
+            conv = app.store.last_conversation()
+            assert conv is not None and app.store.messages(conv.id)[0].content == text
+
+
+async def test_system_prompt_belongs_to_the_conversation(make_app: MakeApp) -> None:
+    """Ctrl+S sets this conversation's system prompt: it is shown, sent first and saved;
+    a new conversation (Ctrl+N) starts without it."""
+    with FakeOllama(installed=["4b"], reply="Ok.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, EditTextDialog))
+            app.screen.query_one(TextArea).text = "Answer in French."
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: app.screen is screen)
+            assert screen.query_one(SystemPromptMessage).text == "Answer in French."
+            await send(pilot, "hello")
+            await finished(pilot, screen)
+            assert fake.chat_requests()[-1]["messages"][0] == {
+                "role": "system",
+                "content": "Answer in French.",
+            }
+            conv = app.store.last_conversation()
+            assert conv is not None and conv.system_prompt == "Answer in French."
+
+            await pilot.press("ctrl+n")
+            await until(pilot, lambda: not screen.query(UserMessage))
+            assert not screen.query(SystemPromptMessage)
+            await send(pilot, "hi")
+            await finished(pilot, screen)
+            assert fake.chat_requests()[-1]["messages"] == [{"role": "user", "content": "hi"}]
+            assert len(app.store.list_conversations()) == 2
+
+
+async def test_sidebar_resume_rename_and_delete(make_app: MakeApp) -> None:
+    """Ctrl+B lists the conversations newest first; selecting one shows it; F2 renames;
+    Delete asks first and then removes it."""
+    with FakeOllama(installed=["4b"], reply="Ok.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await send(pilot, "older chat")
+            await finished(pilot, screen)
+            await pilot.press("ctrl+n")
+            await send(pilot, "newer chat")
+            await finished(pilot, screen)
+
+            await pilot.press("ctrl+b")
+            sidebar = screen.sidebar
+            assert sidebar.display and sidebar.option_list.has_focus
+            assert [c.title for c in sidebar.conversations] == ["newer chat", "older chat"]
+            assert "older chat" in shown_text(sidebar)
+
+            await pilot.press("down", "enter")  # resume the older one
+            await until(
+                pilot, lambda: [b.text for b in screen.query(UserMessage)] == ["older chat"]
+            )
+            assert screen.prompt.has_focus
+
+            sidebar.option_list.focus()
+            sidebar.option_list.highlighted = 1
+            await pilot.press("f2")
+            await until(pilot, lambda: isinstance(app.screen, EditTextDialog))
+            app.screen.query_one(Input).value = "Renamed [b]chat[/b]"
+            await pilot.press("enter")
+            await until(pilot, lambda: app.screen is screen)
+            older = screen.conversation
+            assert older is not None and older.title == "Renamed [b]chat[/b]"
+            assert "Renamed [b]chat[/b]" in shown_text(sidebar)
+            assert screen.sub_title.endswith("Renamed [b]chat[/b]")
+
+            await pilot.press("delete")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("n")  # changed my mind
+            await until(pilot, lambda: app.screen is screen)
+            assert len(app.store.list_conversations()) == 2
+            await pilot.press("delete")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await until(pilot, lambda: len(app.store.list_conversations()) == 1)
+            assert app.store.get(older.id) is None
+            assert screen.conversation is None and not screen.query(UserMessage)
+            assert [c.title for c in sidebar.conversations] == ["newer chat"]
+
+            await pilot.press("ctrl+b")
+            assert not sidebar.display and screen.prompt.has_focus
+
+
+async def test_export_writes_markdown_under_the_data_dir(make_app: MakeApp, tmp_path: Path) -> None:
+    """Ctrl+E writes the conversation as Markdown to <data dir>/exports and says where."""
+    with FakeOllama(installed=["4b"], reply=MARKDOWN_REPLY) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await pilot.press("ctrl+e")
+            assert not (tmp_path / "data" / "exports").exists()  # nothing to export yet
+            await send(pilot, "explain QAT")
+            await finished(pilot, screen)
+            await pilot.press("ctrl+e")
+            [path] = (tmp_path / "data" / "exports").glob("*.md")
+            assert path.name.endswith("-explain-qat.md")
+            text = path.read_text(encoding="utf-8")
+            assert text.startswith("# explain QAT\n")
+            assert "## You\n\nexplain QAT\n" in text
+            assert MARKDOWN_REPLY.replace(" ", "") in text.replace(" ", "")
+            assert any(str(path) in n.message for n in app._notifications)
+
+
+async def test_two_copies_of_the_app_share_the_history(make_app: MakeApp, tmp_path: Path) -> None:
+    """Two apps open on the same data dir at once both save; nothing is lost."""
+    with FakeOllama(installed=["4b"], reply="Ok.") as fake:
+        first = make_app(fake.url, settings=SETTINGS)
+        second = make_app(fake.url, settings=SETTINGS)
+        async with first.run_test(size=SIZE) as p1, second.run_test(size=SIZE) as p2:
+            s1, s2 = await open_chat(p1), await open_chat(p2)
+            await send(p1, "from one")
+            await send(p2, "from two")
+            await finished(p1, s1)
+            await finished(p2, s2)
+        store = ConversationStore(tmp_path / "data")
+        titles = sorted(c.title for c in store.list_conversations())
+        assert titles == ["from one", "from two"]
+        assert all(len(store.messages(c.id)) == 2 for c in store.list_conversations())
+        store.close()

@@ -1,0 +1,272 @@
+"""ConversationStore: saved chats in SQLite (WAL), shared safely between processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gemmatui.core.storage import DB_NAME, ConversationStore, StorageError, title_from
+from gemmatui.core.types import ChatStats
+
+MODEL = "gemma3:4b-it-qat"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ConversationStore:
+    s = ConversationStore(tmp_path / "data")
+    yield s
+    s.close()
+
+
+def test_creates_directory_and_wal_database(tmp_path: Path) -> None:
+    """The data dir is created on demand and the database runs in WAL mode."""
+    store = ConversationStore(tmp_path / "a" / "b")
+    store.create_conversation(MODEL)
+    db = sqlite3.connect(tmp_path / "a" / "b" / DB_NAME)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+    store.close()
+
+
+def test_conversation_round_trip_and_title_from_first_user_message(
+    store: ConversationStore,
+) -> None:
+    """A new conversation is untitled until the first user message names it; a later
+    user message does not rename it."""
+    conv = store.create_conversation(MODEL, system_prompt="Be brief.")
+    assert conv.title == "" and conv.display_title == "New conversation"
+    store.add_message(conv.id, "user", "\n  What is QAT?  \nexplain")
+    store.add_message(conv.id, "user", "second question")
+    got = store.get(conv.id)
+    assert got is not None
+    assert (got.title, got.model, got.system_prompt) == ("What is QAT?", MODEL, "Be brief.")
+
+
+def test_messages_keep_order_status_and_stats(store: ConversationStore) -> None:
+    """Messages come back oldest first with their status and Ollama's final stats."""
+    conv = store.create_conversation(MODEL)
+    stats = ChatStats(eval_count=42, eval_duration_s=1.5, prompt_eval_count=7, load_duration_s=2.0)
+    store.add_message(conv.id, "user", "hi")
+    store.add_message(conv.id, "assistant", "hello", stats=stats, model=MODEL)
+    store.add_message(conv.id, "assistant", "half a rep", status="partial", model=MODEL)
+    store.add_message(conv.id, "error", "Ollama stopped answering")
+    msgs = store.messages(conv.id)
+    assert [(m.role, m.content, m.status) for m in msgs] == [
+        ("user", "hi", "complete"),
+        ("assistant", "hello", "complete"),
+        ("assistant", "half a rep", "partial"),
+        ("error", "Ollama stopped answering", "complete"),
+    ]
+    assert msgs[1].stats == stats and msgs[1].model == MODEL
+    assert msgs[0].stats is None
+
+
+def test_list_is_newest_first_and_last_conversation(tmp_path: Path) -> None:
+    """The sidebar order: the conversation changed last comes first, and is resumed."""
+    ticks = iter(range(100, 200))
+    store = ConversationStore(tmp_path, clock=lambda: float(next(ticks)))
+    a = store.create_conversation(MODEL, title="a")
+    store.create_conversation(MODEL, title="b")
+    assert [c.title for c in store.list_conversations()] == ["b", "a"]
+    store.add_message(a.id, "user", "back to a")
+    assert [c.title for c in store.list_conversations()] == ["a", "b"]
+    last = store.last_conversation()
+    assert last is not None and last.id == a.id
+    store.close()
+
+
+def test_rename_system_prompt_model_and_delete_cascades(store: ConversationStore) -> None:
+    """Rename, change system prompt and model; deleting removes the messages too."""
+    conv = store.create_conversation(MODEL)
+    store.add_message(conv.id, "user", "x")
+    store.rename(conv.id, "  Plans  ")
+    store.set_system_prompt(conv.id, "You are terse.")
+    store.set_model(conv.id, "gemma3:12b-it-qat")
+    got = store.get(conv.id)
+    assert got is not None
+    assert (got.title, got.system_prompt, got.model) == (
+        "Plans",
+        "You are terse.",
+        "gemma3:12b-it-qat",
+    )
+    store.delete(conv.id)
+    assert store.get(conv.id) is None
+    assert store.messages(conv.id) == []
+    assert store.last_conversation() is None
+    rows = store._read("SELECT COUNT(*) FROM messages")
+    assert rows[0][0] == 0
+
+
+def test_delete_messages_from_drops_the_reply_to_regenerate(store: ConversationStore) -> None:
+    """Regenerate deletes the last reply (and anything after it), keeping the question."""
+    conv = store.create_conversation(MODEL)
+    store.add_message(conv.id, "user", "q1")
+    store.add_message(conv.id, "assistant", "a1")
+    store.add_message(conv.id, "user", "q2")
+    reply = store.add_message(conv.id, "assistant", "a2")
+    store.add_message(conv.id, "error", "oops")
+    store.delete_messages_from(conv.id, reply)
+    assert [m.content for m in store.messages(conv.id)] == ["q1", "a1", "q2"]
+
+
+def test_adding_to_a_deleted_conversation_is_a_friendly_error(store: ConversationStore) -> None:
+    """Another copy deleted the conversation: the error is one line, not sqlite's."""
+    conv = store.create_conversation(MODEL)
+    store.delete(conv.id)
+    with pytest.raises(StorageError, match="deleted elsewhere"):
+        store.add_message(conv.id, "user", "hello?")
+
+
+def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    """A data dir that is a file gives a StorageError naming the path."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a dir")
+    with pytest.raises(StorageError, match="cannot open the chat history"):
+        ConversationStore(blocker)
+
+
+def test_export_markdown(tmp_path: Path) -> None:
+    """Export: title, model, system prompt as a quote, turns as sections, incomplete
+    replies and errors marked."""
+    store = ConversationStore(tmp_path, clock=lambda: 0.0)
+    conv = store.create_conversation(MODEL, system_prompt="Be brief.\nUse lists.")
+    store.add_message(conv.id, "user", "Explain *QAT*")
+    store.add_message(conv.id, "assistant", "QAT is **quantization-aware** training.", model=MODEL)
+    store.add_message(conv.id, "user", "More")
+    store.add_message(conv.id, "assistant", "Half", status="partial", model=MODEL)
+    store.add_message(conv.id, "assistant", "Cut", status="error", model=MODEL)
+    store.add_message(conv.id, "error", "Ollama stopped answering")
+    text = store.export_markdown(conv.id)
+    assert text.startswith("# Explain *QAT*\n\n- Model: `gemma3:4b-it-qat`\n")
+    assert "## System prompt\n\n> Be brief.\n> Use lists.\n" in text
+    assert (
+        "## You\n\nExplain *QAT*\n\n## gemma3:4b-it-qat\n\nQAT is **quantization-aware** training."
+        in text
+    )
+    assert "Half\n\n*(stopped: the reply is incomplete)*" in text
+    assert "Cut\n\n*(interrupted: the reply is incomplete)*" in text
+    assert text.endswith("> **Error:** Ollama stopped answering\n")
+    with pytest.raises(KeyError):
+        store.export_markdown(999)
+    store.close()
+
+
+def test_title_from_cuts_long_lines() -> None:
+    """Long first lines are cut to 60 characters with an ellipsis."""
+    title = title_from("word " * 40)
+    assert len(title) == 60 and title.endswith("…")
+    assert title_from("   \n\n") == ""
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(content=st.text(), title=st.text(max_size=80))
+def test_unicode_round_trips(store: ConversationStore, content: str, title: str) -> None:
+    """Any unicode text (NULs, emoji, combining marks, RTL, newlines) comes back exactly."""
+    conv = store.create_conversation(MODEL, system_prompt=content)
+    msg_id = store.add_message(conv.id, "assistant", content)
+    store.rename(conv.id, title)
+    [msg] = store.messages(conv.id)
+    got = store.get(conv.id)
+    assert got is not None
+    assert msg.id == msg_id and msg.content == content
+    assert got.system_prompt == content and got.title == title.strip()
+
+
+# --------------------------------------------------------------------------- processes
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from gemmatui.core.storage import ConversationStore
+
+    directory, conv_id = Path(sys.argv[1]), int(sys.argv[2])
+    tag, count = sys.argv[3], int(sys.argv[4])
+    store = ConversationStore(directory)
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together
+    for i in range(count):
+        store.add_message(conv_id, "user", f"{tag}-{i}")
+        store.list_conversations()  # readers interleave with the other writer
+    store.close()
+    """
+)
+
+
+def _spawn(code: str, *args: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Two app copies append to the same conversation at the same time: every message
+    of both is there afterwards, each copy's in its own order."""
+    store = ConversationStore(tmp_path)
+    conv = store.create_conversation(MODEL)
+    count = 150
+    procs = [_spawn(_WRITER, tmp_path, conv.id, tag, count) for tag in ("a", "b")]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        assert proc.wait(timeout=60) == 0
+    contents = [m.content for m in store.messages(conv.id)]
+    assert len(contents) == 2 * count
+    for tag in ("a", "b"):
+        assert [c for c in contents if c.startswith(f"{tag}-")] == [
+            f"{tag}-{i}" for i in range(count)
+        ]
+    assert sqlite3.connect(store.path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()
+
+
+_CRASHER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from gemmatui.core.storage import ConversationStore
+
+    store = ConversationStore(Path(sys.argv[1]))
+    conv = store.create_conversation("m")
+    for i in range(20):
+        print(store.add_message(conv.id, "user", f"msg-{i}"), flush=True)
+    sys.stdin.readline()  # the parent kills us here, connection still open
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_killed_process_loses_nothing_committed(tmp_path: Path) -> None:
+    """A copy killed (SIGKILL) right after add_message returned: every message it
+    reported saved is in the database, which opens cleanly."""
+    proc = _spawn(_CRASHER, tmp_path)
+    assert proc.stdout is not None
+    ids = [int(proc.stdout.readline()) for _ in range(20)]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    store = ConversationStore(tmp_path)
+    last = store.last_conversation()
+    assert last is not None
+    msgs = store.messages(last.id)
+    assert [m.id for m in msgs] == ids
+    assert [m.content for m in msgs] == [f"msg-{i}" for i in range(20)]
+    store.close()
