@@ -287,22 +287,94 @@ def _rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}123Z"
 
 
+_GO_UNITS = {
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,  # U+00B5 micro sign
+    "μs": 10**3,  # U+03BC Greek mu
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_GO_TYPE_NAMES = {bool: "bool", list: "[]interface {}", dict: "map[string]interface {}"}
+# One step of a duration: [0-9]*(.[0-9]*)? then the unit, which runs to the next digit or dot.
+_GO_DURATION_STEP = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
+
+
+def _go_quote(text: str) -> str:
+    """Quote ``text`` as Go's ``time`` package does in its error messages."""
+    out = ['"']
+    for char in text:
+        if char < " " or char >= "\x80":
+            out.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8", "surrogatepass"))
+        else:
+            out.append("\\" + char if char in '"\\' else char)
+    out.append('"')
+    return "".join(out)
+
+
+def go_parse_duration(text: str) -> int:
+    """Nanoseconds from a Go duration string, a port of Go's ``time.ParseDuration``.
+
+    Raises:
+        ValueError: With Go's own message, e.g. ``time: missing unit in duration "300"``.
+
+    >>> go_parse_duration("1h30m"), go_parse_duration("-1.5s"), go_parse_duration("0")
+    (5400000000000, -1500000000, 0)
+    """
+    invalid = ValueError(f"time: invalid duration {_go_quote(text)}")
+    rest = text
+    negative = rest[:1] == "-"
+    if rest[:1] in ("-", "+"):
+        rest = rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise invalid
+    total = 0
+    while rest:
+        step = _GO_DURATION_STEP.match(rest)
+        assert step is not None  # every part of the pattern may be empty
+        whole, fraction, unit = step.groups()
+        rest = rest[step.end() :]
+        if not whole and not fraction:  # no digits at all (".s", "x", "-.s")
+            raise invalid
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {_go_quote(text)}")
+        if unit not in _GO_UNITS:
+            raise ValueError(
+                f"time: unknown unit {_go_quote(unit)} in duration {_go_quote(text)}"
+            )
+        scale = _GO_UNITS[unit]
+        value = int(whole or 0) * scale
+        if fraction:
+            value += int(int(fraction) * scale / 10 ** len(fraction))
+        total += value
+        if total > 2**63:
+            raise invalid
+    if not negative and total > 2**63 - 1:
+        raise invalid
+    return -total if negative else total
+
+
 def _parse_keep_alive(value: Any) -> float | None:
-    """Seconds from a Go duration string or a number; ``None`` = for ever (negative)."""
+    """Seconds from ``keep_alive`` as Ollama reads it; ``None`` = for ever (negative).
+
+    A number is seconds; a string must be a Go duration (a bare ``"300"`` is refused,
+    as by Ollama); no value means Ollama's default, 5 minutes.
+
+    Raises:
+        ValueError: With the message Ollama answers 400 with.
+    """
     if value is None:
         return 300.0
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, str):
+        seconds = go_parse_duration(value) / 1e9
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        text = str(value).strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            parts = re.findall(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-            if not parts or "".join(a + b for a, b in parts) != text.lstrip("+"):
-                raise ValueError(f'time: invalid duration "{text}"') from None
-            scale = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-            seconds = sum(float(a) * scale[b] for a, b in parts)
+        raise ValueError(f"Unsupported type: '{_GO_TYPE_NAMES[type(value)]}'")
     return None if seconds < 0 else seconds
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
     from gemmatui.commands._common import Target
@@ -28,6 +29,27 @@ context the fit expects Ollama to use here) and the config's keep_alive.
 exit codes: 0 ok, 2 usage error, 3 Ollama unreachable, 4 model not installed,
 5 the reply failed (the model did not load, or the reply broke off: the text
 received so far is still printed), 130 Ctrl-C."""
+
+
+def temperature(text: str) -> float:
+    """``--temperature``'s type: a finite number of 0 or more.
+
+    Raises:
+        argparse.ArgumentTypeError: Not such a number (argparse prints it on one line).
+
+    >>> temperature("0.7")
+    0.7
+    >>> temperature("nan")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be a finite number of 0 or more, not 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, not {text!r}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--system", metavar="TEXT", help="system prompt (default: config system_prompt)")
     p.add_argument(
-        "--temperature", type=float, metavar="T", help="sampling temperature (model default: 1.0)"
+        "--temperature",
+        type=temperature,
+        metavar="T",
+        help="sampling temperature, 0 or more (model default: 1.0)",
     )
     p.add_argument("--seed", type=int, metavar="N", help="random seed, for repeatable replies")
     p.add_argument(
@@ -150,25 +175,36 @@ class ControlFilter:
 # --------------------------------------------------------------------------- command
 
 
-def read_prompt(words: list[str], stdin: TextIO | None) -> str:
+def read_prompt(words: list[str], stdin: BinaryIO | None) -> str:
     """The prompt from the words and stdin.
 
     ``-`` alone means "stdin is the prompt". Otherwise stdin is read only when it is
-    not a terminal, and appended after a blank line.
+    not a terminal, and appended after a blank line. Stdin is read as bytes and decoded
+    as UTF-8; a byte that is not valid UTF-8 becomes U+FFFD, whatever the locale.
+
+    Args:
+        words: The prompt words from the command line.
+        stdin: The standard input's byte stream, or ``None`` when there is none.
+
+    Returns:
+        The prompt text.
 
     Raises:
         UsageError: No prompt at all.
     """
     from gemmatui.core.errors import UsageError
 
+    def piped() -> str:
+        return stdin.read().decode("utf-8", errors="replace") if stdin is not None else ""
+
     if words == ["-"]:
-        prompt = stdin.read() if stdin is not None else ""
+        prompt = piped()
     else:
         prompt = " ".join(words)
         if stdin is not None and not stdin.isatty():
-            piped = stdin.read()
-            if piped.strip():
-                prompt = f"{prompt}\n\n{piped}" if prompt else piped
+            text = piped()
+            if text.strip():
+                prompt = f"{prompt}\n\n{text}" if prompt else text
     if not prompt.strip():
         raise UsageError(
             'no prompt: give one, e.g. gemmatui ask "why is the sky blue?", or pipe text in'
@@ -184,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     from gemmatui.core.catalog import model_tag
 
     ctx = parse_ctx_option(args.ctx)
-    prompt = read_prompt(args.prompt, sys.stdin)
+    prompt = read_prompt(args.prompt, sys.stdin.buffer if sys.stdin is not None else None)
     target = load_target(args)
     name = args.model or target.settings.model
     model = model_tag(name) if name else None
@@ -196,19 +232,27 @@ def run(args: argparse.Namespace) -> int:
             asyncio.run(_ask(args, target, model, prompt, ctx, output))
     except KeyboardInterrupt:
         output.end_line()
+        output.print_json(None, "interrupted")
         raise
     return 0
 
 
 class _Output:
-    """Writes the reply: streamed (filtered on a terminal) or collected for ``--json``."""
+    """Writes the reply: streamed (filtered on a terminal) or collected for ``--json``.
+
+    ``model`` and ``num_ctx`` are set once the request is under way; from then on
+    ``--json`` prints one object however the reply ends (done, failed or interrupted).
+    """
 
     def __init__(self, stream: TextIO, *, as_json: bool) -> None:
         self.stream = stream
         self.as_json = as_json
         self.filter = ControlFilter() if stream.isatty() else None
         self.text: list[str] = []
+        self.model: str | None = None
+        self.num_ctx: int | None = None
         self._open_line = False
+        self._json_printed = False
 
     def write(self, text: str) -> None:
         self.text.append(text)
@@ -226,6 +270,28 @@ class _Output:
             self.stream.write("\n")
             self.stream.flush()
             self._open_line = False
+
+    def print_json(self, stats: ChatStats | None, error: str | None) -> None:
+        """With ``--json``, print the one object: the reply so far, its stats, any error.
+
+        Does nothing without ``--json``, before the request is under way, or once the
+        object is printed (a Ctrl-C after the reply must not print a second one).
+        """
+        if not self.as_json or self._json_printed or self.model is None or self.num_ctx is None:
+            return
+        self._json_printed = True
+        import json
+
+        obj: dict[str, Any] = {
+            "model": self.model,
+            "num_ctx": self.num_ctx,
+            "response": "".join(self.text),
+            "stats": None if stats is None else _stats_dict(stats),
+        }
+        if error is not None:
+            obj["error"] = error
+        self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.stream.flush()
 
 
 async def _ask(
@@ -260,6 +326,7 @@ async def _ask(
         if args.seed is not None:
             options["seed"] = args.seed
         stats: ChatStats | None = None
+        output.model, output.num_ctx = model, num_ctx
         try:
             async for chunk in client.chat(
                 model,
@@ -275,39 +342,28 @@ async def _ask(
             output.end_line()
             if isinstance(err, OllamaHTTPError) and not isinstance(err, ModelNotFound):
                 err.exit_code = EXIT_GENERATION  # the model failed to load or run: no reply
-            if args.json:
-                _print_json(model, num_ctx, "".join(output.text), None, str(err))
+            output.print_json(None, str(err))
             raise
     output.end_line()
-    if args.json:
-        _print_json(model, num_ctx, "".join(output.text), stats, None)
+    output.print_json(stats, None)
     if args.stats and stats is not None:
         print(stats_line(model, num_ctx, stats), file=sys.stderr)
 
 
-def _print_json(
-    model: str, num_ctx: int, response: str, stats: ChatStats | None, error: str | None
-) -> None:
-    import json
-
-    obj: dict[str, Any] = {"model": model, "num_ctx": num_ctx, "response": response, "stats": None}
-    if stats is not None:
-        obj["stats"] = {
-            "eval_count": stats.eval_count,
-            "eval_duration_s": stats.eval_duration_s,
-            "eval_rate": stats.eval_rate,
-            "prompt_eval_count": stats.prompt_eval_count,
-            "prompt_eval_duration_s": stats.prompt_eval_duration_s,
-            "prompt_rate": stats.prompt_rate,
-            "load_duration_s": stats.load_duration_s,
-            "total_duration_s": stats.total_duration_s,
-            "time_to_first_token_s": stats.time_to_first_token_s,
-            "done_reason": stats.done_reason,
-        }
-    if error is not None:
-        obj["error"] = error
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+def _stats_dict(stats: ChatStats) -> dict[str, Any]:
+    """The stats of a reply as ``--json`` prints them."""
+    return {
+        "eval_count": stats.eval_count,
+        "eval_duration_s": stats.eval_duration_s,
+        "eval_rate": stats.eval_rate,
+        "prompt_eval_count": stats.prompt_eval_count,
+        "prompt_eval_duration_s": stats.prompt_eval_duration_s,
+        "prompt_rate": stats.prompt_rate,
+        "load_duration_s": stats.load_duration_s,
+        "total_duration_s": stats.total_duration_s,
+        "time_to_first_token_s": stats.time_to_first_token_s,
+        "done_reason": stats.done_reason,
+    }
 
 
 def stats_line(model: str, num_ctx: int, stats: ChatStats) -> str:

@@ -11,13 +11,15 @@ a second running copy never reads one. Keys we do not know are kept as they are.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gemmatui.core.errors import ConfigError
+from gemmatui.core.errors import ConfigError, UsageError
 
 
 APP_NAME = "gemmatui"
@@ -52,16 +54,77 @@ class Settings:
     host: str | None = None  # Ollama server URL
     model: str | None = None  # e.g. "gemma3:27b-it-qat"
     num_ctx: int | None = None  # planned context; every chat request carries it
-    kv_cache_type: str | None = None  # f16 | q8_0 | q4_0 (what the server was started with)
-    keep_alive: str = "10m"  # sent with every chat request
+    kv_cache_type: str | None = None  # q8_0, f16 ... (what the server was started with)
+    # Sent with every chat request: a Go duration ("10m", "1h", "0", "-1m") or seconds.
+    keep_alive: str | int | float = "10m"
     theme: str = "gemma-dark"
     system_prompt: str = ""
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
+# Go's time.ParseDuration, which Ollama uses for a keep_alive string, takes "0" or one
+# or more <number><unit>, with an optional sign; the total must fit in int64 nanoseconds.
+_NS_PER_UNIT = {
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,  # U+00B5 micro sign
+    "μs": 10**3,  # U+03BC Greek mu
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_GO_DURATION_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_DURATION = re.compile(rf"[-+]?(?:0|(?:{_GO_DURATION_PART.pattern})+)")
+_MAX_DURATION_NS = 2**63 - 1
+
+
+def _check_keep_alive(value: Any, path: Path) -> str | int | float:
+    """``keep_alive`` as Ollama takes it: a number of seconds or a Go duration string.
+
+    Args:
+        value: The value as TOML gave it.
+        path: The config file, named in the error.
+
+    Returns:
+        ``value`` unchanged: numbers stay numbers (Ollama reads them as seconds).
+
+    Raises:
+        ConfigError: Not a finite number nor a duration Go's ``time.ParseDuration``
+            accepts (a bare ``"300"`` lacks its unit: Ollama answers 400 to it).
+    """
+    hint = 'use seconds (300) or a duration such as "10m", "1h", "0" or "-1m"'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: keep_alive must be a finite number, not {value!r}; {hint}")
+        return value
+    if not isinstance(value, str) or not _GO_DURATION.fullmatch(value):
+        raise ConfigError(f"{path}: keep_alive {value!r} is not a duration; {hint}")
+    total = 0
+    for number, unit in _GO_DURATION_PART.findall(value):
+        whole, _, fraction = number.partition(".")
+        scale = _NS_PER_UNIT[unit]
+        total += int(whole or 0) * scale + int(fraction or 0) * scale // 10 ** len(fraction)
+    if total > _MAX_DURATION_NS:
+        raise ConfigError(f"{path}: keep_alive {value!r} is too long (at most about 292 years)")
+    return value
+
 
 def _check(key: str, value: Any, path: Path) -> Any:
+    """Validate one setting read from (or about to be written to) ``path``.
+
+    Args:
+        key: The setting's name, one of :class:`Settings`' fields.
+        value: Its value as TOML gave it (or as the caller passed it).
+        path: The config file, named in every error.
+
+    Returns:
+        The value to keep (``num_ctx`` parsed to tokens, ``kv_cache_type`` normalised).
+
+    Raises:
+        ConfigError: The value is not valid for the key (one line naming the file).
+    """
     if key == "num_ctx":
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ConfigError(f"{path}: num_ctx must be a number like 32768 or '32k'")
@@ -72,11 +135,16 @@ def _check(key: str, value: Any, path: Path) -> Any:
         except UnitError as err:
             raise ConfigError(f"{path}: {err}") from None
     if key == "kv_cache_type":
-        if value not in ("f16", "q8_0", "q4_0"):
-            raise ConfigError(f"{path}: kv_cache_type must be f16, q8_0 or q4_0, not {value!r}")
-        return value
-    if key == "keep_alive" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: kv_cache_type must be a string, not {value!r}")
+        from gemmatui.core.fit import parse_kv_type
+
+        try:
+            return parse_kv_type(value, what="kv_cache_type")
+        except UsageError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    if key == "keep_alive":
+        return _check_keep_alive(value, path)
     if not isinstance(value, str):
         raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
     return value

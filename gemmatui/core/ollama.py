@@ -19,6 +19,8 @@ no byte for ``read_timeout`` seconds                     ``OllamaTimeout``
 ``{"error": ...}`` line, dropped connection or a
 malformed line inside a chat stream                      ``OllamaStreamError``
 the same inside a pull stream                            ``OllamaPullError``
+a chat request that cannot be sent as JSON (text that
+is not valid UTF-8, a NaN or infinite number)            ``UsageError``
 =======================================================  ==========================
 
 Timeouts are explicit: connecting fails after ``connect_timeout`` seconds, while a
@@ -44,6 +46,7 @@ from gemmatui.core.errors import (
     OllamaStreamError,
     OllamaTimeout,
     OllamaUnavailable,
+    UsageError,
 )
 from gemmatui.core.hosts import is_local
 from gemmatui.core.types import (
@@ -313,21 +316,27 @@ class OllamaClient:
             ``stats`` (with the client-measured time to first token).
 
         Raises:
+            UsageError: The request cannot be sent: its text is not valid UTF-8 (lone
+                surrogates) or a number in it is NaN or infinite. Nothing was sent.
             OllamaStreamError: The stream broke after it started; ``partial`` holds
                 the text received so far.
         """
+        request_messages = [dict(m) for m in messages]
         request_options = {**(options or {}), "num_ctx": num_ctx}
+        _check_encodable([model, request_messages, request_options, keep_alive])
         received: list[str] = []
         started = time.monotonic()
         first_token: float | None = None
+        # Only builds the request (a ValueError here is our bug); the first iteration
+        # sends it, so from there on a ValueError means a line Ollama sent was bad.
+        stream: Any = await self._official().chat(
+            model=model,
+            messages=request_messages,
+            stream=True,
+            options=request_options,
+            keep_alive=keep_alive,
+        )
         try:
-            stream: Any = await self._official().chat(  # an async generator
-                model=model,
-                messages=[dict(m) for m in messages],
-                stream=True,
-                options=request_options,
-                keep_alive=keep_alive,
-            )
             async with contextlib.aclosing(stream):
                 async for part in stream:
                     message = part.message
@@ -491,6 +500,27 @@ def _chat_stats(part: Any, first_token: float | None) -> ChatStats:
         done_reason=part.done_reason,
         time_to_first_token_s=first_token,
     )
+
+
+def _check_encodable(payload: Any) -> None:
+    """Refuse, before sending, a request httpx could not encode as JSON.
+
+    Encodes as httpx does (UTF-8, no NaN or infinity), so that such a request fails
+    here, as the caller's input, and is never reported as something Ollama sent.
+
+    Raises:
+        UsageError: Text that is not valid UTF-8, or a number that is NaN or infinite.
+    """
+    try:
+        json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            "cannot send the request to Ollama: its text holds bytes that are not valid UTF-8"
+        ) from None
+    except ValueError:
+        raise UsageError(
+            "cannot send the request to Ollama: a number in it is NaN or infinite"
+        ) from None
 
 
 def _error_text(body: str) -> str:

@@ -50,6 +50,27 @@ def test_streams_the_reply_with_the_planned_context(gemmatui: Run, fake: FakeOll
     assert body["messages"] == [{"role": "user", "content": "why is the sky blue?"}]
 
 
+def test_keep_alive_in_seconds_reaches_ollama_as_a_number(
+    gemmatui: Run, fake: FakeOllama, cli_env: dict
+) -> None:
+    write_config(cli_env, "keep_alive = 300\n")
+    done = gemmatui(*ASK, "hi")
+    assert (done.returncode, done.stdout) == (0, DEFAULT_REPLY + "\n")
+    (body,) = fake.chat_requests()
+    assert body["keep_alive"] == 300 and not isinstance(body["keep_alive"], str)
+
+
+def test_keep_alive_without_a_unit_is_a_config_error(
+    gemmatui: Run, fake: FakeOllama, cli_env: dict
+) -> None:
+    write_config(cli_env, 'keep_alive = "300"\n')
+    done = gemmatui(*ASK, "hi")
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert cli_env["GEMMATUI_CONFIG"] in line and "keep_alive '300'" in line
+    assert fake.chat_requests() == []
+
+
 def test_model_context_and_keep_alive_come_from_config(
     gemmatui: Run, fake: FakeOllama, cli_env: dict
 ) -> None:
@@ -90,9 +111,49 @@ def test_piped_stdin_follows_the_prompt_after_a_blank_line(gemmatui: Run, fake: 
     )
 
 
+@pytest.mark.parametrize("io_encoding", ["utf-8:strict", "utf-8:surrogateescape"])
+def test_stdin_that_is_not_utf8_is_decoded_with_replacement(
+    cli_env: dict, fake: FakeOllama, io_encoding: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gemmatui", *ASK, "x"],
+        cwd=REPO,
+        env={**cli_env, "PYTHONIOENCODING": io_encoding},
+        input=b"caf\xe9\n",
+        capture_output=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert fake.chat_requests()[0]["messages"][-1]["content"] == "x\n\ncaf\ufffd\n"
+
+
 def test_dash_reads_the_whole_prompt_from_stdin(gemmatui: Run, fake: FakeOllama) -> None:
     assert gemmatui(*ASK, "-", input="only stdin").returncode == 0
     assert fake.chat_requests()[0]["messages"][-1]["content"] == "only stdin"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--temperature", "nan", "must be a finite number of 0 or more, not 'nan'"),
+        ("--temperature", "inf", "must be a finite number of 0 or more, not 'inf'"),
+        ("--temperature", "-0.5", "must be a finite number of 0 or more, not '-0.5'"),
+        ("--temperature", "warm", "must be a finite number of 0 or more, not 'warm'"),
+        ("--seed", "1.5", "invalid int value: '1.5'"),
+    ],
+)
+def test_bad_sampling_options_are_one_line_usage_errors(
+    gemmatui: Run, fake: FakeOllama, option: str, value: str, message: str
+) -> None:
+    done = gemmatui(*ASK, option, value, "hi")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"gemmatui ask: error: argument {option}: {message}\n"
+    assert fake.chat_requests() == []
+
+
+def test_zero_temperature_is_allowed(gemmatui: Run, fake: FakeOllama) -> None:
+    assert gemmatui(*ASK, "--temperature", "0", "hi").returncode == 0
+    assert fake.chat_requests()[0]["options"]["temperature"] == 0
 
 
 def test_no_prompt_is_a_usage_error(gemmatui: Run, fake: FakeOllama) -> None:
@@ -215,6 +276,51 @@ def test_ctrl_c_exits_130_keeping_the_partial_text(cli_env: dict, fake: FakeOlla
     assert fake.wait_for_disconnect(timeout=5)
 
 
+def test_ctrl_c_with_json_prints_the_partial_reply_and_exits_130(
+    cli_env: dict, fake: FakeOllama
+) -> None:
+    fake.config.token_rate = 5  # four seconds for the whole reply
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gemmatui", *ASK, "--json", "hi"],
+        cwd=REPO,
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not fake.chat_requests():
+            assert time.monotonic() < deadline, "no chat request within 30 s"
+            time.sleep(0.05)
+        time.sleep(1.0)  # a few tokens in
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.decode() == "gemmatui: interrupted\n"
+    obj = json.loads(out)
+    assert (obj["model"], obj["num_ctx"], obj["stats"]) == ("gemma3:4b-it-qat", 8192, None)
+    assert obj["error"] == "interrupted"
+    assert obj["response"] and DEFAULT_REPLY.startswith(obj["response"])
+    assert obj["response"] != DEFAULT_REPLY  # it really was cut short
+
+
+def test_closed_stdout_is_one_line_on_stderr(cli_env: dict, fake: FakeOllama) -> None:
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "gemmatui", *ASK, "--json", "hi"],
+        cwd=REPO,
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    one_error_line(done.stderr)
+
+
 # --------------------------------------------------------------------------- control sequences
 
 HOSTILE = (
@@ -318,9 +424,9 @@ def test_control_filter_is_the_same_however_the_stream_is_cut(text: str, cuts: l
 # --------------------------------------------------------------------------- prompt and imports
 
 
-class FakeStdin(io.StringIO):
+class FakeStdin(io.BytesIO):
     def __init__(self, text: str, tty: bool) -> None:
-        super().__init__(text)
+        super().__init__(text.encode())
         self.tty = tty
 
     def isatty(self) -> bool:

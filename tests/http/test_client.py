@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 
 import httpx
@@ -21,6 +22,7 @@ from gemmatui.core.errors import (
     OllamaStreamError,
     OllamaTimeout,
     OllamaUnavailable,
+    UsageError,
 )
 from gemmatui.core.ollama import OllamaClient, gemma_installed, parse_parameters
 from gemmatui.core.types import ChatChunk, PullProgress
@@ -173,6 +175,73 @@ async def test_every_chat_request_carries_num_ctx_and_keep_alive(
     assert bodies[1]["options"]["temperature"] == 0.2 and bodies[1]["options"]["seed"] == 7
     assert all(b["model"] == TAG and b["stream"] is True for b in bodies)
     assert bodies[0]["messages"] == HELLO
+
+
+@pytest.mark.parametrize("keep_alive", [300, 90.5, 0, -1, "0", "-1m", "1h30m", ".5s", "250ms"])
+async def test_keep_alive_reaches_ollama_as_given(
+    client: OllamaClient, fake: FakeOllama, keep_alive: str | int | float
+) -> None:
+    chunks = await collect(client, keep_alive=keep_alive)
+    assert "".join(c.content for c in chunks) == DEFAULT_REPLY
+    (body,) = fake.chat_requests()
+    assert body["keep_alive"] == keep_alive  # seconds stay a JSON number, never "300"
+    assert isinstance(body["keep_alive"], str) == isinstance(keep_alive, str)
+
+
+@pytest.mark.parametrize(
+    ("keep_alive", "message"),
+    [
+        ("300", 'time: missing unit in duration "300"'),
+        ("-1", 'time: missing unit in duration "-1"'),
+        ("5 min", 'time: unknown unit " min" in duration "5 min"'),
+        ("ten minutes", 'time: invalid duration "ten minutes"'),
+        ("", 'time: invalid duration ""'),
+        ("3000000h", 'time: invalid duration "3000000h"'),
+    ],
+)
+async def test_a_keep_alive_go_cannot_parse_is_refused_like_ollama(
+    client: OllamaClient, keep_alive: str, message: str
+) -> None:
+    with pytest.raises(OllamaHTTPError) as err:
+        await collect(client, keep_alive=keep_alive)
+    assert (err.value.status, err.value.message) == (400, message)
+
+
+async def test_a_keep_alive_of_another_json_type_is_refused_like_ollama(fake: FakeOllama) -> None:
+    body = {"model": TAG, "messages": HELLO, "keep_alive": True}
+    async with httpx.AsyncClient(base_url=fake.url) as raw:
+        response = await raw.post("/api/chat", json=body)
+    assert response.status_code == 400
+    assert response.json() == {"error": "Unsupported type: 'bool'"}
+
+
+@pytest.mark.parametrize(
+    ("messages", "options", "reason"),
+    [
+        ([{"role": "user", "content": "caf\udce9"}], {}, "not valid UTF-8"),  # a stray byte
+        (HELLO, {"temperature": math.nan}, "NaN or infinite"),
+        (HELLO, {"temperature": math.inf}, "NaN or infinite"),
+    ],
+)
+async def test_a_request_that_cannot_be_sent_is_not_blamed_on_ollama(
+    client: OllamaClient, fake: FakeOllama, messages: list, options: dict, reason: str
+) -> None:
+    with pytest.raises(UsageError) as err:
+        async for _ in client.chat(TAG, messages, num_ctx=4096, keep_alive="5m", options=options):
+            pass
+    assert str(err.value).startswith("cannot send the request to Ollama: ")
+    assert reason in str(err.value) and err.value.exit_code == 2
+    assert fake.chat_requests() == []  # nothing was sent
+
+
+async def test_a_malformed_first_line_is_still_ollamas(
+    client: OllamaClient, fake: FakeOllama
+) -> None:
+    fake.add_fault("/api/chat", "malformed", after=0)
+    with pytest.raises(OllamaStreamError) as err:
+        await collect(client)
+    assert str(err.value) == "Ollama sent a malformed line during the reply"
+    assert err.value.partial == ""
 
 
 async def test_num_ctx_is_a_required_argument(client: OllamaClient) -> None:

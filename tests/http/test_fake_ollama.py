@@ -139,7 +139,10 @@ def test_keep_alive_parsing() -> None:
     assert _parse_keep_alive("10m") == 600
     assert _parse_keep_alive("1h30m") == 5400
     assert _parse_keep_alive(0) == 0
-    assert _parse_keep_alive("-1") is None
+    assert _parse_keep_alive(-1) is None
+    assert _parse_keep_alive("-1m") is None
+    with pytest.raises(ValueError, match="missing unit"):
+        _parse_keep_alive("-1")
     with pytest.raises(ValueError):
         _parse_keep_alive("ten minutes")
 

@@ -39,8 +39,20 @@ def test_update_round_trips_and_keeps_unknown_keys(tmp_path):
         ("num_ctx = [", "not valid TOML"),
         ("num_ctx = 'lots'", "'lots'"),
         ("num_ctx = true", "num_ctx"),
-        ("kv_cache_type = 'q5_1'", "q5_1"),
+        ("kv_cache_type = 'q3_k'", "q3_k"),
+        ("kv_cache_type = 8", "kv_cache_type"),
         ("theme = 3", "theme"),
+        ("keep_alive = '300'", "'300'"),  # Go's ParseDuration: "missing unit"
+        ("keep_alive = '-1'", "'-1'"),
+        ("keep_alive = ''", "keep_alive"),
+        ("keep_alive = '5 m'", "'5 m'"),
+        ("keep_alive = '5min'", "'5min'"),
+        ("keep_alive = '1e3s'", "'1e3s'"),
+        ("keep_alive = '.s'", "'.s'"),
+        ("keep_alive = '3000000h'", "too long"),  # past int64 nanoseconds
+        ("keep_alive = nan", "finite"),
+        ("keep_alive = -inf", "finite"),
+        ("keep_alive = true", "keep_alive"),
     ],
 )
 def test_bad_files_give_one_line_usage_errors(tmp_path, body, needle):
@@ -50,6 +62,56 @@ def test_bad_files_give_one_line_usage_errors(tmp_path, body, needle):
         load_settings(path)
     assert needle in str(err.value) and str(path) in str(err.value)
     assert "\n" not in str(err.value) and err.value.exit_code == EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        ("keep_alive = 300", 300),  # seconds stay a number: Ollama rejects "300"
+        ("keep_alive = -1", -1),
+        ("keep_alive = 0", 0),
+        ("keep_alive = 90.5", 90.5),
+        ("keep_alive = '0'", "0"),
+        ("keep_alive = '-1m'", "-1m"),
+        ("keep_alive = '1h30m'", "1h30m"),
+        ("keep_alive = '1.5h'", "1.5h"),
+        ("keep_alive = '.5s'", ".5s"),
+        ("keep_alive = '+250ms'", "+250ms"),
+        ("keep_alive = '10µs'", "10µs"),
+        ("keep_alive = '2562047h'", "2562047h"),  # the longest whole hours Go takes
+    ],
+)
+def test_keep_alive_is_seconds_or_a_go_duration(tmp_path, body, value):
+    path = tmp_path / "config.toml"
+    path.write_text(body, encoding="utf-8")
+    keep_alive = load_settings(path).keep_alive
+    assert keep_alive == value and type(keep_alive) is type(value)
+
+
+def test_keep_alive_in_seconds_is_written_back_as_a_number(tmp_path):
+    path = tmp_path / "config.toml"
+    assert update_settings(path, keep_alive=600).keep_alive == 600
+    assert "keep_alive = 600\n" in path.read_text(encoding="utf-8")
+    assert load_settings(path).keep_alive == 600
+    with pytest.raises(ConfigError, match="'600'"):
+        update_settings(path, keep_alive="600")
+
+
+def test_kv_cache_type_is_checked_by_the_fits_own_parser(tmp_path, monkeypatch):
+    import gemmatui.core.fit as fit
+
+    path = tmp_path / "config.toml"
+    path.write_text("kv_cache_type = ' Q8_0 '", encoding="utf-8")
+    assert load_settings(path).kv_cache_type == "q8_0"  # normalised like --kv-cache
+    seen: list[str] = []
+
+    def parse_kv_type(value: str, *, what: str = "KV cache type") -> str:
+        seen.append(value)
+        return "widened"
+
+    monkeypatch.setattr(fit, "parse_kv_type", parse_kv_type)
+    path.write_text("kv_cache_type = 'iq4_nl'", encoding="utf-8")
+    assert load_settings(path).kv_cache_type == "widened" and seen == ["iq4_nl"]
 
 
 def test_unknown_setting_is_refused(tmp_path):
