@@ -129,18 +129,26 @@ class OllamaClient:
             "verify": verify,
         }
 
-    def _official(self) -> Any:
-        """The official ``ollama.AsyncClient``, created on first use."""
-        if self._client is None:
-            import ollama
+    async def _official(self) -> Any:
+        """The official ``ollama.AsyncClient``, created on first use.
 
-            self._client = ollama.AsyncClient(host=self.host, **self._settings())
+        Importing ``ollama`` (pydantic, httpx) takes a few hundred ms; it runs in a
+        thread so an app's event loop keeps drawing meanwhile.
+        """
+        if self._client is None:
+            import asyncio
+            import importlib
+
+            ollama = await asyncio.to_thread(importlib.import_module, "ollama")
+            settings = await asyncio.to_thread(self._settings)
+            if self._client is None:  # another task may have finished first
+                self._client = ollama.AsyncClient(host=self.host, **settings)
         return self._client
 
     async def aclose(self) -> None:
         """Close every connection this client holds."""
         if self._client is not None:
-            await self._official().close()
+            await self._client.close()
             self._client = None
         if self._raw is not None:
             await self._raw.aclose()
@@ -159,22 +167,28 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ plain httpx calls
 
-    def _httpx(self) -> Any:
-        """The plain httpx client for endpoints the official client lacks or trims."""
+    async def _httpx(self) -> Any:
+        """The plain httpx client for endpoints the official client lacks or trims
+        (imported in a thread on first use, like :meth:`_official`)."""
         if self._raw is None:
-            import httpx
+            import asyncio
 
-            self._raw = httpx.AsyncClient(base_url=self.host, **self._settings())
+            settings = await asyncio.to_thread(self._settings)  # imports httpx
+            if self._raw is None:
+                import httpx
+
+                self._raw = httpx.AsyncClient(base_url=self.host, **settings)
         return self._raw
 
     async def _get_json(self, path: str) -> Any:
-        import httpx
+        client = await self._httpx()
+        import httpx  # loaded by _httpx
 
         quick = httpx.Timeout(
             min(self.read_timeout, _QUICK_READ_TIMEOUT), connect=self.connect_timeout
         )
         try:
-            response = await self._httpx().get(path, timeout=quick)
+            response = await client.get(path, timeout=quick)
             if response.status_code >= 400:
                 raise _status_error(response.status_code, _error_text(response.text), model=None)
             return response.json()
@@ -189,10 +203,11 @@ class OllamaClient:
         Uses ``connect_timeout`` for both connecting and reading, so a dead host
         costs at most a few seconds.
         """
-        import httpx
+        client = await self._httpx()
+        import httpx  # loaded by _httpx
 
         try:
-            response = await self._httpx().get("/", timeout=self.connect_timeout)
+            response = await client.get("/", timeout=self.connect_timeout)
         except httpx.HTTPError:
             return False
         return response.status_code == 200
@@ -222,7 +237,7 @@ class OllamaClient:
     async def show(self, model: str) -> ModelDetails:
         """Model metadata (``POST /api/show``): GGUF ``model_info`` and parsed parameters."""
         try:
-            response = await self._official().show(model)
+            response = await (await self._official()).show(model)
         except Exception as exc:
             raise self._translate(exc, model=model) from exc
         details = response.details
@@ -237,7 +252,7 @@ class OllamaClient:
     async def ps(self) -> list[RunningModel]:
         """Loaded models (``GET /api/ps``) with their memory split and context length."""
         try:
-            response = await self._official().ps()
+            response = await (await self._official()).ps()
         except Exception as exc:
             raise self._translate(exc) from exc
         return [
@@ -254,7 +269,7 @@ class OllamaClient:
     async def delete(self, model: str) -> None:
         """Remove an installed model (``DELETE /api/delete``)."""
         try:
-            await self._official().delete(model)
+            await (await self._official()).delete(model)
         except Exception as exc:
             raise self._translate(exc, model=model) from exc
 
@@ -271,7 +286,7 @@ class OllamaClient:
         """
         layers: dict[str, tuple[int, int]] = {}
         try:
-            stream: Any = await self._official().pull(model, stream=True)  # an async generator
+            stream: Any = await (await self._official()).pull(model, stream=True)  # an async generator
             async with contextlib.aclosing(stream):
                 async for part in stream:
                     digest = part.digest or None
@@ -329,7 +344,7 @@ class OllamaClient:
         first_token: float | None = None
         # Only builds the request (a ValueError here is our bug); the first iteration
         # sends it, so from there on a ValueError means a line Ollama sent was bad.
-        stream: Any = await self._official().chat(
+        stream: Any = await (await self._official()).chat(
             model=model,
             messages=request_messages,
             stream=True,
