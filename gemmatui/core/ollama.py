@@ -389,12 +389,16 @@ class OllamaClient:
             The error to raise; ``exc`` itself if it is not a transport or protocol
             error (a bug, which should surface as is).
         """
+        import sys
+
         import httpx
-        import ollama
 
         if isinstance(exc, OllamaError):
             return exc
-        if isinstance(exc, ollama.ResponseError):
+        # Only the official client raises its ResponseError: if it was never imported,
+        # this is not one (and importing it here would stall an event loop).
+        ollama = sys.modules.get("ollama")
+        if ollama is not None and isinstance(exc, ollama.ResponseError):
             message = str(exc.error).strip()
             if exc.status_code == -1:  # an {"error": ...} line inside the stream
                 if pulling:
