@@ -196,7 +196,10 @@ def cold_start(runs: int) -> dict[str, float]:
                 "OLLAMA_HOST": url,
                 "GEMMATUI_DATA_DIR": tmp,
                 "GEMMATUI_CONFIG": str(Path(tmp) / "config.toml"),
+                # an installed copy has its byte-code cached; some shells forbid writing it
+                "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
             }
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             code = _COLD.format(repo=str(REPO))
             for _ in range(runs + 1):  # the first run warms the disk cache and .pyc files
                 start = time.perf_counter()

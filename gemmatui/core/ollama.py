@@ -132,18 +132,19 @@ class OllamaClient:
     async def _official(self) -> Any:
         """The official ``ollama.AsyncClient``, created on first use.
 
-        Importing ``ollama`` (pydantic, httpx) takes a few hundred ms; it runs in a
-        thread so an app's event loop keeps drawing meanwhile.
+        Importing ``ollama`` (pydantic, httpx, httpcore) takes a few hundred ms: it and
+        the client's construction run in a thread, so an app's event loop keeps drawing.
         """
         if self._client is None:
-            import asyncio
-            import importlib
-
-            ollama = await asyncio.to_thread(importlib.import_module, "ollama")
-            settings = await asyncio.to_thread(self._settings)
+            client = await _in_thread(self._make_official)
             if self._client is None:  # another task may have finished first
-                self._client = ollama.AsyncClient(host=self.host, **settings)
+                self._client = client
         return self._client
+
+    def _make_official(self) -> Any:
+        import ollama
+
+        return ollama.AsyncClient(host=self.host, **self._settings())
 
     async def aclose(self) -> None:
         """Close every connection this client holds."""
@@ -169,16 +170,17 @@ class OllamaClient:
 
     async def _httpx(self) -> Any:
         """The plain httpx client for endpoints the official client lacks or trims
-        (imported in a thread on first use, like :meth:`_official`)."""
+        (made in a thread on first use, like :meth:`_official`)."""
         if self._raw is None:
-            import asyncio
-
-            settings = await asyncio.to_thread(self._settings)  # imports httpx
+            client = await _in_thread(self._make_httpx)
             if self._raw is None:
-                import httpx
-
-                self._raw = httpx.AsyncClient(base_url=self.host, **settings)
+                self._raw = client
         return self._raw
+
+    def _make_httpx(self) -> Any:
+        import httpx
+
+        return httpx.AsyncClient(base_url=self.host, **self._settings())
 
     async def _get_json(self, path: str) -> Any:
         client = await self._httpx()
@@ -440,6 +442,12 @@ class OllamaClient:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+async def _in_thread(make: Any) -> Any:
+    import asyncio
+
+    return await asyncio.to_thread(make)
 
 
 def gemma_installed(models: Iterable[InstalledModel]) -> dict[str, InstalledModel]:
