@@ -14,6 +14,7 @@ from textual.widgets.data_table import ColumnKey
 from gemmatui.core.config import Settings, load_settings
 from gemmatui.core.hardware import StaticProbe
 from gemmatui.core.types import HardwareSnapshot
+from gemmatui.tui import banner
 from gemmatui.tui.app import GemmaApp, build_app, run_tui
 from gemmatui.tui.banner import OllamaBanner
 from gemmatui.tui.commands import GemmaCommands
@@ -21,6 +22,7 @@ from gemmatui.tui.screens.dialogs import ConfirmDialog
 from gemmatui.tui.screens.help import KEYMAP, HelpScreen, key_label
 from gemmatui.tui.screens.models import FitTable, ModelsScreen
 from gemmatui.tui.screens.pull import PullScreen
+from gemmatui.tui.widgets.sidebar import ConversationSidebar
 from tests.fake_ollama import FakeOllama, closed_port_url
 from tests.tui.conftest import (
     GPU_8GB,
@@ -143,6 +145,11 @@ async def test_ollama_down_then_up(make_app: MakeApp) -> None:
         assert banner.display
         text = str(banner.render())
         assert url in text and "ollama serve" in text
+        # One message: the raw "cannot reach" error says nothing more, so it is not shown;
+        # the model screen does not point at itself; `r` works here.
+        assert "cannot reach" not in text and "is Ollama running?" not in text
+        assert "ctrl+o" not in text and "planner" not in text
+        assert "press r or F5" in text
         assert app.ollama_ok is False and app.installed is None
         assert app.check_action("retry_ollama", ()) is True
         await pilot.press("right_square_bracket")
@@ -197,10 +204,10 @@ async def test_help_lists_every_key_and_closes(fake: FakeOllama, make_app: MakeA
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        table = app.screen.query_one(DataTable)
-        assert table.row_count == sum(len(section.rows) for section in KEYMAP)
-        actions = [str(table.get_row_at(index)[2]) for index in range(table.row_count)]
+        actions = [str(cell.render()) for cell in app.screen.query(".help--action")]
+        assert len(actions) == sum(len(section.rows) for section in KEYMAP)
         assert "Regenerate the last reply" in actions
+        assert "Rename the conversation" in actions
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ModelsScreen)
@@ -306,6 +313,7 @@ def test_the_help_table_lists_every_binding() -> None:
         "Model screen": (ModelsScreen, FitTable),
         "Pull": (PullScreen,),
         "Dialogs": (ConfirmDialog,),
+        "Conversation list": (ConversationSidebar,),
     }
     try:
         from gemmatui.tui.screens.chat import ChatScreen
@@ -361,3 +369,77 @@ async def test_settings_that_cannot_be_saved_still_apply(
         await pilot.pause()
         assert app.settings.theme == "gemma-light"
         assert any(n.title == "Settings not saved" for n in app._notifications)
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys", "planner"),
+    [("chat", "press F5 to retry", True), ("models", "press r or F5", False)],
+)
+def test_banner_names_the_key_that_works_on_its_screen(
+    kind: banner.ScreenKind, keys: str, planner: bool
+) -> None:
+    """The chat's prompt swallows `r`, so the chat's banner offers F5 only, and points at
+    the planner; the model screen's does neither. A plain "cannot reach" is not repeated;
+    any other error is kept, labelled as Ollama's."""
+    host = "http://127.0.0.1:9"
+    plain = f"cannot reach Ollama at {host}: is Ollama running? start it with `ollama serve`"
+    text = str(banner.banner_text(host, plain, kind, 5))
+    assert keys in text and host in text and "ollama serve" in text
+    assert "cannot reach" not in text and text.count("ollama serve") == 1
+    assert ("ctrl+o" in text) is planner
+    other = str(banner.banner_text(host, "Ollama answered 500: out of memory", kind, 5))
+    assert "Ollama said: Ollama answered 500: out of memory" in other
+
+
+async def test_help_wraps_long_actions_at_80_columns(fake: FakeOllama, make_app: MakeApp) -> None:
+    """At 80 columns no action is cut off: each one's cell is as tall as its text needs."""
+    app = make_app(fake.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        for cell in app.screen.query(".help--action"):
+            text = str(cell.render())
+            assert cell.region.right <= 80
+            assert cell.size.width * cell.size.height >= len(text), text
+        assert app.screen.query_one(".help--footer").region.bottom <= 24
+
+
+async def test_chat_panels_follow_the_width_breakpoints(
+    fake: FakeOllama, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chat.tcss: below 100 columns (-narrow) the panels are hidden and the sidebar keeps
+    the chat wide; -toggle-panels shows them there. The breakpoints are the screen's
+    (set here as ChatScreen is asked to set them)."""
+    chat = pytest.importorskip("gemmatui.tui.screens.chat")
+    if chat.ChatScreen.HORIZONTAL_BREAKPOINTS is None:
+        monkeypatch.setattr(
+            chat.ChatScreen, "HORIZONTAL_BREAKPOINTS", [(0, "-narrow"), (100, "-wide")]
+        )
+    fake.set_installed(["4b"])
+    settings = Settings(model="gemma3:4b-it-qat", num_ctx=8192, kv_cache_type="f16")
+    app = make_app(fake.url, hardware=GPU_8GB, settings=settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot, group="ollama")
+        screen = app.screen
+        assert isinstance(screen, chat.ChatScreen)
+        panels, main = screen.query_one("#panels"), screen.query_one("#chat-main")
+        assert screen.has_class("-narrow")
+        assert not panels.display or panels.region.width == 0
+        assert main.region.width == 80
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert main.region.width >= 48
+        await pilot.press("ctrl+b")
+        screen.add_class("-toggle-panels")
+        await pilot.pause()
+        assert panels.region.width > 0 and main.region.width >= 40
+        await pilot.resize_terminal(120, 36)
+        screen.remove_class("-toggle-panels")
+        await pilot.pause()
+        assert screen.has_class("-wide")
+        assert panels.region.width == 42
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert main.region.width >= 120 - 42 - 32

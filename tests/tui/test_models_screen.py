@@ -11,6 +11,7 @@ from textual.widgets.data_table import RowKey
 
 from gemmatui.core.fit import FitReport
 from gemmatui.tui.app import GemmaApp
+from gemmatui.tui import banner
 from gemmatui.tui.screens import help as help_screen
 from gemmatui.tui.screens import models, pull
 from gemmatui.tui.screens.models import ModelsScreen, bar_cells, nearest_context
@@ -34,7 +35,7 @@ def _pressed(screen: ModelsScreen, radio_set: str) -> list[str]:
     return [b.name or "" for b in screen.query_one(radio_set).query(RadioButton) if b.value]
 
 
-@pytest.mark.parametrize("module", [models, pull, help_screen])
+@pytest.mark.parametrize("module", [models, pull, help_screen, banner])
 def test_doctests(module: object) -> None:
     """The examples in the docstrings (bar layout, nearest context, key labels) hold."""
     result = doctest.testmod(module)  # type: ignore[arg-type]
@@ -178,3 +179,54 @@ async def test_enter_while_ollama_is_down_explains(scripted_app: ScriptedApp) ->
         await pilot.pause()
         assert app.screen is screen
         assert any("ollama serve" in n.message for n in app._notifications)
+
+
+async def test_the_line_above_the_table_says_what_enter_does(scripted_app: ScriptedApp) -> None:
+    """Right above the table: "opens the chat" on an installed row, "downloads <tag>
+    (about N GB)" on a missing one; it follows the cursor."""
+    app = scripted_app(ScriptedOllama(installed=["4b"]), hardware=GPU_8GB)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        action = screen.query_one("#action")
+        assert _cursor_key(screen) == "4b"
+        assert "Enter opens the chat" in str(action.render())
+        assert not action.has_class("-pull")
+        await pilot.press("up")
+        await pilot.pause()
+        text = str(action.render())
+        assert "Enter downloads gemma3:1b-it-qat (about 1.0 GB)" in text
+        assert action.has_class("-pull")
+        children = list(screen.children)
+        assert children.index(action) == children.index(screen.query_one("#fit")) - 1
+
+
+async def test_80_columns_stack_the_selectors_and_keep_every_column(
+    scripted_app: ScriptedApp,
+) -> None:
+    """At 80x24 the selectors stack, the table (Installed included) fits the width, and
+    the line saying what Enter does is on screen; widening restores the wide layout."""
+    app = scripted_app(ScriptedOllama(installed=["4b"]), hardware=GPU_24GB)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        assert screen.has_class("-narrow")
+        ctx, kv = screen.query_one("#ctx"), screen.query_one("#kv")
+        assert kv.region.y > ctx.region.y  # stacked, not side by side
+        assert kv.region.right <= 80 and ctx.region.right <= 80
+        table = screen.query_one("#fit", DataTable)
+        keys = [str(column.key.value) for column in table.ordered_columns]
+        assert keys.index("installed") == 2
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        action = screen.query_one("#action")
+        assert 0 <= action.region.y and action.region.bottom <= 23  # above the footer
+        assert "Enter" in str(action.render())
+
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        assert screen.has_class("-wide")
+        keys = [str(column.key.value) for column in table.ordered_columns]
+        assert keys[-1] == "installed"
+        assert screen.query_one("#kv").region.y == screen.query_one("#ctx").region.y

@@ -51,10 +51,13 @@ async def test_progress_rate_and_eta(scripted_app: Callable[..., GemmaApp]) -> N
         overall = screen.query_one("#overall", ProgressBar)
         assert (overall.total, overall.progress) == (4 * GiB, 2 * GiB)
         assert str(screen.query_one("#overall-text").render()) == (
-            "2.0 GiB of 4.0 GiB · 1.0 GiB/s · about 2s left"
+            "2.1 GB of 4.3 GB · 1.1 GB/s · about 2s left"
         )
         layers = list(screen.query(LayerProgress))
         assert [layer.digest for layer in layers] == [LAYER]
+        # One convention on the whole screen: decimal GB, as in the title's "about 4.0 GB".
+        assert "GB of" in str(layers[0].query_one(".layer--bytes").render())
+        assert "about 1.0 GB" in str(screen.query_one("#pull-title").render())
         assert screen.state == "running"
         assert app.check_action("quit", ())  # the app stays usable meanwhile
 

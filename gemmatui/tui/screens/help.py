@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.keys import format_key
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,18 @@ KEYMAP: tuple[KeySection, ...] = (
             KeyRow(("ctrl+r",), "Regenerate the last reply"),
             KeyRow(("ctrl+y",), "Copy the last reply"),
             KeyRow(("ctrl+b",), "Show or hide the conversation list"),
+            KeyRow(("f3",), "Show or hide the live panels (hidden below 100 columns)"),
             KeyRow(("ctrl+n",), "New conversation"),
             KeyRow(("ctrl+e",), "Export the conversation"),
             KeyRow(("ctrl+s",), "Edit the system prompt"),
+        ),
+    ),
+    KeySection(
+        "Conversation list",
+        (
+            KeyRow(("enter",), "Open the conversation"),
+            KeyRow(("f2",), "Rename the conversation"),
+            KeyRow(("delete",), "Delete the conversation (asks first)"),
         ),
     ),
     KeySection(
@@ -88,7 +96,14 @@ KEYMAP: tuple[KeySection, ...] = (
     ),
 )
 
-_NAMES = {"enter": "Enter", "escape": "Esc", "tab": "Tab", "up": "↑", "down": "↓"}
+_NAMES = {
+    "enter": "Enter",
+    "escape": "Esc",
+    "tab": "Tab",
+    "up": "↑",
+    "down": "↓",
+    "delete": "Delete",
+}
 
 
 def key_label(key: str) -> str:
@@ -114,7 +129,11 @@ def keys_label(keys: tuple[str, ...]) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key binding, by screen; Esc, ``q``, ``?`` or F1 closes it."""
+    """Every key binding, by screen; Esc, ``q``, ``?`` or F1 closes it.
+
+    The keys are a grid of plain text cells, not a table: an action wraps onto more
+    lines rather than being cut off, however narrow the terminal.
+    """
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -122,7 +141,7 @@ class HelpScreen(ModalScreen[None]):
         background: $background 60%;
     }
     HelpScreen > Vertical {
-        width: 104;
+        width: 96;
         max-width: 100%;
         height: auto;
         max-height: 100%;
@@ -132,12 +151,31 @@ class HelpScreen(ModalScreen[None]):
         border-title-style: bold;
         padding: 0 1;
     }
-    HelpScreen DataTable {
+    HelpScreen VerticalScroll {
         height: auto;
         max-height: 1fr;
-        background: $surface;
+        scrollbar-size-vertical: 1;
+    }
+    HelpScreen .help--section {
+        text-style: bold;
+        color: $text-primary;
+        margin-top: 1;
+    }
+    HelpScreen .help--rows {
+        layout: grid;
+        grid-size: 2;
+        grid-columns: 22 1fr;
+        grid-rows: auto;
+        grid-gutter: 0 1;
+        height: auto;
+    }
+    HelpScreen .help--keys {
+        color: $text-accent;
+        text-style: bold;
     }
     HelpScreen .help--footer {
+        dock: bottom;
+        height: auto;
         color: $text-muted;
         padding-top: 1;
     }
@@ -150,7 +188,14 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Keys"
-            yield DataTable(cursor_type="none", zebra_stripes=True, show_cursor=False)
+            with VerticalScroll(id="help-keys"):
+                for section in KEYMAP:
+                    yield Static(section.title, classes="help--section", markup=False)
+                    with Container(classes="help--rows"):
+                        for row in section.rows:
+                            # markup=False: "[" is a key here.
+                            yield Static(keys_label(row.keys), classes="help--keys", markup=False)
+                            yield Static(row.action, classes="help--action", markup=False)
             yield Static(
                 "Every action is also in the command palette (ctrl+p). While you type in the "
                 "chat's prompt, letters go to the prompt: use ctrl+o, F1, F5 and ctrl+q there. "
@@ -159,14 +204,7 @@ class HelpScreen(ModalScreen[None]):
             )
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("Where", "Keys", "Action")
-        for section in KEYMAP:
-            for index, row in enumerate(section.rows):
-                where = Text(section.title if index == 0 else "", style="bold")
-                # Text, not str: a DataTable reads str cells as markup, and "[" is a key here.
-                table.add_row(where, Text(keys_label(row.keys)), Text(row.action))
-        table.focus()
+        self.query_one("#help-keys", VerticalScroll).focus()
 
     def action_close(self) -> None:
         """Close the help."""

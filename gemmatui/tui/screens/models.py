@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 CONTEXT_CHOICES: tuple[int, ...] = (4096, 8192, 16384, 32768, 65536, 131072)
 #: Cells of the stacked memory bar.
 BAR_WIDTH = 30
+#: Cells of the bar on a narrow screen, where the table must still show every column.
+NARROW_BAR_WIDTH = 10
+#: Below this many columns the screen is "narrow": the selectors stack and the table
+#: shrinks its bar and moves "Installed" next to the model's name.
+NARROW_WIDTH = 100
 
 
 def nearest_context(tokens: int) -> int:
@@ -218,8 +223,15 @@ class FitTable(DataTable[Text]):
         report: FitReport,
         installed: dict[str, InstalledModel] | None,
         cursor_key: str | None,
+        *,
+        narrow: bool = False,
     ) -> None:
-        """Fill the table from ``report`` and put the cursor on ``cursor_key``'s row."""
+        """Fill the table from ``report`` and put the cursor on ``cursor_key``'s row.
+
+        ``narrow``: a short bar, and "Installed" right after the name, so that what
+        matters before Enter is on screen at 80 columns.
+        """
+        width = NARROW_BAR_WIDTH if narrow else BAR_WIDTH
         on_gpu = bool(report.budgets)
         budget = report.budget if on_gpu else report.hardware.ram_available_bytes
         needs = [sum(bar_parts(row, on_gpu=on_gpu)) for row in report.rows]
@@ -236,16 +248,23 @@ class FitTable(DataTable[Text]):
         self.clear(columns=True)
         self.add_column(Text(""), key="star", width=1)
         self.add_column(Text("Model"), key="model")
-        self.add_column(
-            Text(f"Memory vs {format_bytes(budget)} {what}"), key="bar", width=BAR_WIDTH
-        )
+        if narrow:
+            self.add_column(Text("Installed"), key="installed")
+            self.add_column(Text(f"vs {what}"), key="bar", width=width)
+        else:
+            self.add_column(
+                Text(f"Memory vs {format_bytes(budget)} {what}"), key="bar", width=width
+            )
         self.add_column(Text("Needs"), key="need")
         self.add_column(Text("Verdict"), key="verdict")
         self.add_column(Text("Speed"), key="speed")
-        self.add_column(Text("Installed"), key="installed")
+        if not narrow:
+            self.add_column(Text("Installed"), key="installed")
         for row, need in zip(report.rows, needs, strict=True):
             bar = Text(no_wrap=True)
-            for part, glyph in bar_cells(bar_parts(row, on_gpu=on_gpu), budget, scale):
+            for part, glyph in bar_cells(
+                bar_parts(row, on_gpu=on_gpu), budget, scale, width=width
+            ):
                 bar.append(glyph, part_styles[part] if part >= 0 else free)
             verdict_style = self._style(f"fit--{row.verdict}")
             star = (
@@ -260,16 +279,19 @@ class FitTable(DataTable[Text]):
                 have = Text("✓ yes", self._style("fit--gpu"))
             else:
                 have = Text("no", muted)
-            self.add_row(
+            cells = [
                 star,
                 Text(row.variant.label, "bold"),
                 bar,
                 Text(format_bytes(need), verdict_style),
                 Text(row.verdict_text, verdict_style),
                 speed,
-                have,
-                key=row.variant.key,
-            )
+            ]
+            if narrow:
+                cells.insert(2, have)
+            else:
+                cells.append(have)
+            self.add_row(*cells, key=row.variant.key)
         if cursor_key is not None:
             self.move_cursor(row=self.get_row_index(cursor_key), scroll=False)
 
@@ -279,6 +301,11 @@ class ModelsScreen(Screen[None]):
 
     CSS_PATH = "models.tcss"
     SUB_TITLE = "Choose a model"
+    #: Sets the screen's ``-narrow`` / ``-wide`` class, which models.tcss lays out by.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (NARROW_WIDTH, "-wide"),
+    ]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left_square_bracket", "context(-1)", "Shorter ctx", key_display="["),
@@ -294,6 +321,7 @@ class ModelsScreen(Screen[None]):
         self._report: FitReport | None = None
         self._auto_key: str | None = None  # where we put the cursor ourselves
         self._picked: str | None = None  # where the user moved it
+        self._narrow: bool | None = None  # the table's layout, once shown
 
     @property
     def gemma_app(self) -> GemmaApp:
@@ -332,6 +360,8 @@ class ModelsScreen(Screen[None]):
             with RadioSet(id="kv"):
                 for kv in KV_TYPES:
                     yield RadioButton(kv, value=kv == self._kv, name=kv)
+        # What Enter does, right above the table: never below the fold.
+        yield Static(id="action")
         yield FitTable(id="fit")
         yield Static(id="legend")
         yield Static(id="reason")
@@ -349,6 +379,16 @@ class ModelsScreen(Screen[None]):
         self.replan()
         self.query_one(FitTable).focus()
 
+    @property
+    def narrow(self) -> bool:
+        """Whether the terminal is narrower than :data:`NARROW_WIDTH` columns."""
+        return self.app.size.width < NARROW_WIDTH
+
+    def on_resize(self) -> None:
+        # The breakpoint classes restyle the selectors; the table's columns follow here.
+        if self._report is not None and self._narrow != self.narrow:
+            self.replan()
+
     def on_screen_resume(self) -> None:
         # Each time the screen shows: is Ollama (still) there, and what does it have now?
         self.gemma_app.check_ollama()
@@ -363,7 +403,8 @@ class ModelsScreen(Screen[None]):
         pick = report.recommended or report.fallback
         cursor = self._picked or (pick.variant.key if pick else None)
         self._auto_key = cursor
-        self.query_one(FitTable).show(report, app.installed, cursor)
+        self._narrow = self.narrow
+        self.query_one(FitTable).show(report, app.installed, cursor, narrow=self._narrow)
         self._show_legend()
         self._show_reason()
         self._show_details(cursor)
@@ -414,6 +455,7 @@ class ModelsScreen(Screen[None]):
 
     def _show_details(self, key: str | None) -> None:
         details = self.query_one("#details", Static)
+        self._show_action(key)
         if key is None:
             details.update("")
             return
@@ -440,24 +482,43 @@ class ModelsScreen(Screen[None]):
             lines.append(Content(f"Longest context fully on the GPU: {' · '.join(fits)}"))
         for note in row.notes:
             lines.append(Content.from_markup("[$text-muted]$note[/]", note=note))
-        installed = app.installed
-        if installed is None:
-            lines.append(
-                Content.from_markup("[$text-muted]Installed: unknown until Ollama answers.[/]")
+        details.update(Content("\n").join(lines))
+
+    def _show_action(self, key: str | None) -> None:
+        """Say, above the table, what Enter does on the selected row (pull: how much)."""
+        action = self.query_one("#action", Static)
+        action.set_class(False, "-pull")
+        if key is None:
+            action.update("")
+            return
+        row = self.report.row(key)
+        installed = self.gemma_app.installed
+        if row.verdict == "none":
+            text = Content.from_markup(
+                "[$error b]$label does not fit here[/]: Enter only explains why.",
+                label=row.variant.label,
+            )
+        elif installed is None:
+            text = Content.from_markup(
+                "[b]$label[/b]: installed or not is unknown until Ollama answers; "
+                "Enter cannot pull it yet.",
+                label=row.variant.label,
             )
         elif row.variant.tag in installed:
-            lines.append(
-                Content.from_markup("[$success]Installed.[/] Enter opens the chat with it.")
+            text = Content.from_markup(
+                "[$success b]✓ $label is installed[/]: Enter opens the chat with it.",
+                label=row.variant.label,
             )
         else:
-            lines.append(
-                Content.from_markup(
-                    "Not installed: Enter pulls [b]$tag[/b] (about $size).",
-                    tag=row.variant.tag,
-                    size=format_decimal_bytes(row.variant.blob_bytes),
-                )
+            action.set_class(True, "-pull")
+            text = Content.from_markup(
+                "[$warning b]$label is not installed[/]: Enter downloads [b]$tag[/b] "
+                "(about $size).",
+                label=row.variant.label,
+                tag=row.variant.tag,
+                size=format_decimal_bytes(row.variant.blob_bytes),
             )
-        details.update(Content("\n").join(lines))
+        action.update(text)
 
     # ------------------------------------------------------------------ events
 

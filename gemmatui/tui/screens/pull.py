@@ -23,7 +23,7 @@ from textual.worker import Worker
 
 from gemmatui.core.errors import OllamaError, OllamaTimeout, OllamaUnavailable
 from gemmatui.core.types import PullProgress
-from gemmatui.core.units import format_bytes, format_decimal_bytes, format_duration
+from gemmatui.core.units import format_decimal_bytes, format_duration
 from gemmatui.tui.screens.dialogs import ConfirmDialog
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def describe_pull_error(
 
 
 class LayerProgress(Horizontal):
-    """One layer (blob) of a pull: its short digest, a bar and the bytes done."""
+    """One layer (blob) of a pull: its short digest, a bar and the bytes done (decimal GB)."""
 
     DEFAULT_CSS = """
     LayerProgress {
@@ -106,7 +106,7 @@ class LayerProgress(Horizontal):
     def set_progress(self, total: int, completed: int) -> None:
         """Show ``completed`` of ``total`` bytes."""
         self._bar.update(total=total, progress=completed)
-        self._bytes.update(f"{format_bytes(completed)} of {format_bytes(total)}")
+        self._bytes.update(f"{format_decimal_bytes(completed)} of {format_decimal_bytes(total)}")
 
 
 class PullScreen(Screen[bool]):
@@ -255,8 +255,11 @@ class PullScreen(Screen[bool]):
             self._overall_label.update(self._overall_text(total, done, live=True))
 
     def _overall_text(self, total: int, done: int, *, live: bool) -> str:
-        """ "2.0 GiB of 4.0 GiB", and while downloading the rate and the time left."""
-        parts = [f"{format_bytes(done)} of {format_bytes(total)}"]
+        """ "2.0 GB of 4.0 GB", and while downloading the rate and the time left.
+
+        Decimal units throughout, as Ollama and ``ollama list`` give model sizes.
+        """
+        parts = [f"{format_decimal_bytes(done)} of {format_decimal_bytes(total)}"]
         if not live:
             return parts[0]
         now = self.gemma_app.clock()
@@ -266,7 +269,7 @@ class PullScreen(Screen[bool]):
         (first_time, first_done), (last_time, last_done) = self._samples[0], self._samples[-1]
         if last_time > first_time and last_done > first_done:
             rate = (last_done - first_done) / (last_time - first_time)
-            parts.append(f"{format_bytes(rate)}/s")
+            parts.append(f"{format_decimal_bytes(rate)}/s")
             left = (total - done) / rate
             if left >= 1:
                 parts.append(f"about {format_duration(left)} left")
