@@ -20,7 +20,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -298,8 +298,32 @@ class ConversationStore:
                 )
             return int(cursor.lastrowid or 0)
 
+    def delete_messages(self, conversation_id: int, message_ids: Iterable[int]) -> None:
+        """Delete exactly these messages of the conversation (regenerate a reply).
+
+        Only the given ids go: messages another copy of the app added to the same
+        conversation meanwhile stay, whatever their ids. Ids of other conversations
+        are ignored.
+        """
+        ids = sorted(set(message_ids))
+        if not ids:
+            return
+        with self._write() as db:
+            db.executemany(
+                "DELETE FROM messages WHERE conversation_id = ? AND id = ?",
+                [(conversation_id, message_id) for message_id in ids],
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (self._now(), conversation_id),
+            )
+
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
-        """Delete the message ``message_id`` and every later one (regenerate a reply)."""
+        """Delete the message ``message_id`` and every later one.
+
+        Careful with two copies of the app: this also deletes what the other copy added
+        after ``message_id``. To drop a reply, use :meth:`delete_messages` with its id.
+        """
         with self._write() as db:
             db.execute(
                 "DELETE FROM messages WHERE conversation_id = ? AND id >= ?",

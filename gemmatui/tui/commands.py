@@ -57,9 +57,11 @@ class GemmaCommands(Provider):
                 yield PaletteCommand(name, help_text, partial(app.run_action, action))
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
-            # What the footer shows: a focused widget's own keys (cursor moves) stay out.
+            # What the footer shows, and the screen's own keys kept out of the footer for
+            # room (F3 panels); a focused widget's own keys (cursor moves) stay out.
+            shown = binding.show or active.node is self.screen
             if (
-                not (binding.show and binding.description)
+                not (shown and binding.description)
                 or not active.enabled
                 or binding.action in seen
             ):

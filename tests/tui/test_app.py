@@ -235,6 +235,23 @@ async def test_command_palette_runs_an_action_by_name(fake: FakeOllama, make_app
         assert isinstance(app.screen, HelpScreen)
 
 
+async def test_the_chat_palette_offers_every_chat_action(fake: FakeOllama, make_app: MakeApp) -> None:
+    """In the chat, the palette names every chat action, the footer's and F3 (panels),
+    which stays out of the footer for room; the prompt's cursor keys stay out."""
+    chat = pytest.importorskip("gemmatui.tui.screens.chat")
+    fake.set_installed(["4b"])
+    settings = Settings(model="gemma3:4b-it-qat", num_ctx=8192, kv_cache_type="f16")
+    app = make_app(fake.url, hardware=GPU_8GB, settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, group="ollama")
+        assert isinstance(app.screen, chat.ChatScreen)
+        names = {command.name for command in GemmaCommands(app.screen).commands()}
+        # (Stop appears only while a reply streams.)
+        expected = {"Regenerate", "Copy", "Chats", "New", "Export", "System", "Panels"}
+        assert expected <= names
+        assert not any("cursor" in name.lower() for name in names)
+
+
 def test_run_tui_bad_config_is_one_line_and_exit_2(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -410,13 +427,8 @@ async def test_chat_panels_follow_the_width_breakpoints(
     fake: FakeOllama, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """chat.tcss: below 100 columns (-narrow) the panels are hidden and the sidebar keeps
-    the chat wide; -toggle-panels shows them there. The breakpoints are the screen's
-    (set here as ChatScreen is asked to set them)."""
+    the chat wide; F3 shows them there."""
     chat = pytest.importorskip("gemmatui.tui.screens.chat")
-    if chat.ChatScreen.HORIZONTAL_BREAKPOINTS is None:
-        monkeypatch.setattr(
-            chat.ChatScreen, "HORIZONTAL_BREAKPOINTS", [(0, "-narrow"), (100, "-wide")]
-        )
     fake.set_installed(["4b"])
     settings = Settings(model="gemma3:4b-it-qat", num_ctx=8192, kv_cache_type="f16")
     app = make_app(fake.url, hardware=GPU_8GB, settings=settings)
@@ -432,11 +444,11 @@ async def test_chat_panels_follow_the_width_breakpoints(
         await pilot.pause()
         assert main.region.width >= 48
         await pilot.press("ctrl+b")
-        screen.add_class("-toggle-panels")
+        await pilot.press("f3")
         await pilot.pause()
         assert panels.region.width > 0 and main.region.width >= 40
         await pilot.resize_terminal(120, 36)
-        screen.remove_class("-toggle-panels")
+        await pilot.press("f3")
         await pilot.pause()
         assert screen.has_class("-wide")
         assert panels.region.width == 42

@@ -18,6 +18,7 @@ from gemmatui.core.storage import ConversationStore
 from gemmatui.tui.app import GemmaApp
 from gemmatui.tui.screens.chat import ChatScreen
 from gemmatui.tui.screens.dialogs import ConfirmDialog
+from gemmatui.tui.screens.models import ModelsScreen
 from gemmatui.tui.widgets.edit_dialog import EditTextDialog
 from gemmatui.tui.widgets.message import (
     AssistantMessage,
@@ -484,3 +485,124 @@ async def test_two_copies_of_the_app_share_the_history(make_app: MakeApp, tmp_pa
         assert titles == ["from one", "from two"]
         assert all(len(store.messages(c.id)) == 2 for c in store.list_conversations())
         store.close()
+
+
+async def test_switching_model_mid_reply_saves_the_partial_reply(make_app: MakeApp) -> None:
+    """Opening a chat with another model while a reply streams (Ctrl+O, Enter) pops the
+    chat: the app keeps running, the words that arrived are saved as 'partial', and the
+    new chat opens."""
+    with FakeOllama(installed=["4b", "12b"], tokens=400, token_rate=40) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            block = await send(pilot, "talk for a while")
+            await until(pilot, lambda: len(block.text.split()) >= 5)
+            worker = screen.reply_worker
+            assert worker is not None
+            await pilot.press("ctrl+o")
+            await until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+            await pilot.press("down", "enter")  # 12B, the other installed model
+            await until(pilot, lambda: worker.is_finished and isinstance(app.screen, ChatScreen))
+            await pilot.pause()
+            assert app.is_running and app.return_code is None
+            new = chat(app)
+            assert new is not screen and new.model == "gemma3:12b-it-qat"
+            conv = screen.conversation
+            assert conv is not None
+            last = app.store.messages(conv.id)[-1]
+            assert (last.role, last.status) == ("assistant", "partial")
+            assert len(last.content.split()) >= 5
+            assert fake.wait_for_disconnect(timeout=5)
+        assert app.return_code in (None, 0)
+
+
+async def test_an_unexpected_error_mid_reply_is_shown_and_the_text_saved(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (not an OllamaError) mid-stream does not crash the app: what arrived is
+    saved, marked interrupted, and the error is shown inline."""
+    from gemmatui.core.types import ChatChunk
+
+    async def broken_chat(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        for word in ("Half ", "a ", "reply"):
+            yield ChatChunk(content=word)
+        raise ValueError("something unexpected")
+
+    with FakeOllama(installed=["4b"]) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            monkeypatch.setattr(app.client, "chat", broken_chat)
+            await send(pilot, "go")
+            await finished(pilot, screen)
+            assert app.is_running
+            [block] = screen.query(AssistantMessage)
+            assert (block.text, block.status) == ("Half a reply", "error")
+            [error] = screen.query(ErrorMessage)
+            assert "something unexpected" in error.text
+            conv = app.store.last_conversation()
+            assert conv is not None
+            saved = [(m.role, m.status, m.content) for m in app.store.messages(conv.id)]
+            assert saved[1] == ("assistant", "error", "Half a reply")
+            assert saved[2][0] == "error"
+        assert app.return_code in (None, 0)
+
+
+async def test_regenerate_keeps_messages_another_copy_added(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    """Another copy of the app adds to the same conversation after this screen showed
+    its reply: Ctrl+R here deletes only the reply this screen shows, and asks again with
+    the history this screen shows, not the other copy's turns."""
+    with FakeOllama(installed=["4b"], reply="An answer.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        other = ConversationStore(tmp_path / "data")
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                screen = await open_chat(pilot)
+                await send(pilot, "question")
+                await finished(pilot, screen)
+                conv = screen.conversation
+                assert conv is not None
+                theirs = [
+                    other.add_message(conv.id, "user", "from the other copy"),
+                    other.add_message(conv.id, "assistant", "their answer", model=MODEL),
+                ]
+                await pilot.press("ctrl+r")
+                await until(pilot, lambda: len(fake.chat_requests()) == 2)
+                await finished(pilot, screen)
+                first, second = fake.chat_requests()
+                assert second["messages"] == first["messages"]
+                saved = [(m.id, m.role, m.content) for m in app.store.messages(conv.id)]
+                assert [s[1:] for s in saved] == [
+                    ("user", "question"),
+                    ("user", "from the other copy"),
+                    ("assistant", "their answer"),
+                    ("assistant", "An answer."),
+                ]
+                assert [s[0] for s in saved[1:3]] == theirs
+                [block] = screen.query(AssistantMessage)
+                assert block.message_id == saved[-1][0]
+        finally:
+            other.close()
+
+
+async def test_a_stopped_reply_still_counts_in_the_context_gauge(make_app: MakeApp) -> None:
+    """A reply stopped with Esc has no final figures from Ollama, but it is sent back
+    with the next request: the gauge adds an estimate (~4 characters a token) and says
+    it is one."""
+    with FakeOllama(installed=["4b"], tokens=400, token_rate=40) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            tokens = screen.query_one(TokenPanel)
+            prompt = "x" * 400
+            block = await send(pilot, prompt)
+            await until(pilot, lambda: len(block.text) >= 40)
+            await pilot.press("escape")
+            await finished(pilot, screen)
+            assert block.status == "partial"
+            expected = (len(prompt) + len(block.text)) // 4
+            assert tokens.context == pytest.approx(expected, abs=2)
+            assert tokens.estimated
+            assert f"≈{tokens.context:,} / 8k ctx" in shown_text(tokens)

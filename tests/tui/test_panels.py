@@ -385,3 +385,59 @@ async def test_models_polled_message_updates_both_panels(
         await pilot.pause()
         assert "Model on GPU: 4.2 GiB of 4.2 GiB" in shown_text(screen.query_one(VramPanel))
         assert screen.running is not None
+
+
+async def test_context_gauge_estimates_replies_without_final_figures() -> None:
+    """A reply that ends without Ollama's figures (stopped, cut off) adds an estimate of
+    ~len/4 tokens to the last known context; the gauge marks it "≈" and still warns
+    from 80 %; the next real figures replace the estimate."""
+    panel = TokenPanel(NUM_CTX, clock=FakeClock())
+    async with PanelHost(panel).run_test(size=(60, 20)) as pilot:
+        panel.show_history([ChatStats(prompt_eval_count=6000, eval_count=300)])
+        panel.reply_started()
+        panel.reply_finished(None, added_chars=4 * 400)
+        await pilot.pause()
+        meter = panel.query_one("#tok-ctx", Meter)
+        assert panel.context == 6700 and panel.estimated
+        assert (meter.value, meter.level) == (6700, "warning")
+        text = shown_text(panel)
+        assert "≈6,700 / 8k ctx" in text
+        assert "context ≈82% full" in text
+        panel.reply_started()
+        panel.reply_finished(ChatStats(prompt_eval_count=1000, eval_count=100))
+        await pilot.pause()
+        assert panel.context == 1100 and not panel.estimated
+        assert "1,100 / 8k ctx" in shown_text(panel) and "≈" not in shown_text(panel)
+
+
+@pytest.mark.parametrize(
+    ("width", "shown", "hidden"),
+    [
+        (60, ["gemma3:12b-it-qat", "412 tokens", "48.5 tok/s"], []),
+        (34, ["412 tokens", "48.5 tok/s"], ["gemma3"]),
+        (18, ["48.5 tok/s"], ["gemma3", "tokens ·"]),
+    ],
+)
+async def test_reply_header_drops_the_model_name_before_the_rate(
+    width: int, shown: list[str], hidden: list[str]
+) -> None:
+    """In a narrow column the reply's header drops the model name first, then the token
+    count; the rate stays visible."""
+    from gemmatui.tui.widgets.message import AssistantMessage
+
+    stats = ChatStats(eval_count=412, eval_duration_s=412 / 48.5, prompt_eval_count=100)
+    block = AssistantMessage("Hi.", model="gemma3:12b-it-qat", stats=stats)
+
+    class Narrow(App[None]):
+        CSS = f"AssistantMessage {{ width: {width}; }}"
+
+        def compose(self) -> ComposeResult:
+            yield block
+
+    async with Narrow().run_test(size=(80, 10)) as pilot:
+        await pilot.pause()
+        header = shown_text(block.query_one(".header"))
+        for text in shown:
+            assert text in header
+        for text in hidden:
+            assert text not in header

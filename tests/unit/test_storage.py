@@ -270,3 +270,25 @@ def test_killed_process_loses_nothing_committed(tmp_path: Path) -> None:
     assert [m.id for m in msgs] == ids
     assert [m.content for m in msgs] == [f"msg-{i}" for i in range(20)]
     store.close()
+
+
+def test_delete_messages_removes_only_the_given_ids(tmp_path: Path) -> None:
+    """Two stores on the same file: deleting the ids one shows leaves the messages the
+    other added in between."""
+    one, two = ConversationStore(tmp_path), ConversationStore(tmp_path)
+    try:
+        conv = one.create_conversation("m")
+        question = one.add_message(conv.id, "user", "q")
+        reply = one.add_message(conv.id, "assistant", "a")
+        theirs = two.add_message(conv.id, "user", "from two")
+        error = one.add_message(conv.id, "error", "oops")
+        other_conv = two.create_conversation("m")
+        elsewhere = two.add_message(other_conv.id, "user", "x")
+        one.delete_messages(conv.id, [reply, error, elsewhere])
+        assert [m.id for m in two.messages(conv.id)] == [question, theirs]
+        assert [m.id for m in one.messages(other_conv.id)] == [elsewhere]
+        one.delete_messages(conv.id, [])
+        assert len(one.messages(conv.id)) == 2
+    finally:
+        one.close()
+        two.close()

@@ -2,6 +2,8 @@
 
 Layout: an optional conversation sidebar (Ctrl+B) on the left, the messages and the
 prompt in the middle, and the VRAM, plan-vs-reality and tokens panels on the right.
+Below 100 columns the panels hide (``chat.tcss``, class ``-narrow``); F3 shows or hides
+them at any width.
 
 Data flow:
 
@@ -10,7 +12,13 @@ Data flow:
   :class:`~gemmatui.tui.widgets.reply_stream.ReplyStream`, which writes them with
   ``Markdown.get_stream`` (see there why a long reply spans several Markdown
   widgets). Esc cancels the worker; what arrived stays, saved as ``partial``. Every
-  request carries the planned ``num_ctx`` and the configured ``keep_alive``.
+  request carries the planned ``num_ctx`` and the configured ``keep_alive``, and the
+  history this screen shows (not whatever else is in the database: another copy of
+  the app may be adding to the same conversation).
+* However a reply ends (complete, stopped, failed, or the screen closed under it when
+  another model is chosen), what arrived is saved first, from the worker's own copy of
+  the text; the widgets are settled afterwards, and only while the screen is still
+  there.
 * The hardware probe is read in a thread worker (group ``gpu``), which posts
   :class:`~gemmatui.tui.messages.GpuSampled`; the handler re-arms a one-shot timer,
   so polls never overlap. ``/api/ps`` is asked the same way, less often, and after
@@ -32,6 +40,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header
@@ -128,6 +137,8 @@ class ChatScreen(Screen[None]):
 
     CSS_PATH = "chat.tcss"
     AUTO_FOCUS = "#prompt"
+    # chat.tcss hides the live panels on a narrow terminal (-narrow); F3 flips that.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (100, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", tooltip="Stop the reply; what arrived is kept"),
@@ -145,6 +156,8 @@ class ChatScreen(Screen[None]):
         Binding(
             "ctrl+s", "system_prompt", "System", tooltip="Edit this conversation's system prompt"
         ),
+        # Kept out of the footer for room: it is in the help (F1) and the palette.
+        Binding("f3", "toggle_panels", "Panels", tooltip="Show or hide the live panels", show=False),
     ]
 
     app: GemmaApp  # type: ignore[assignment]
@@ -244,6 +257,17 @@ class ChatScreen(Screen[None]):
             return None
         return True
 
+    def _live(self) -> bool:
+        """Whether this screen's widgets are there to update: mounted, attached to the
+        app, and not being removed (``open_chat`` pops the screen while a reply may
+        still stream; its children go first)."""
+        return self.is_attached and self.is_mounted and not self._closing and not self._pruning
+
+    def on_unmount(self) -> None:
+        """The screen is going away: stop the reply (its worker saves what arrived)."""
+        if self.reply_worker is not None:
+            self.reply_worker.cancel()
+
     def _busy(self) -> bool:
         """Say so and return ``True`` while a reply streams (the caller must wait)."""
         if self.generating:
@@ -267,7 +291,7 @@ class ChatScreen(Screen[None]):
             message_id = self.app.store.add_message(conv.id, "user", text)
             self.prompt.clear()
             self.messages_view.mount(UserMessage(text, message_id=message_id))
-            self._start_reply(conv)
+            self._start_reply(conv, new_chars=len(text))
             self.conversation = self.app.store.get(conv.id) or conv
             self._paint_title()
             if self.sidebar.display:
@@ -283,26 +307,35 @@ class ChatScreen(Screen[None]):
             store.set_model(conv.id, self.model)
         return conv
 
-    def _history(self, conv: Conversation) -> list[dict[str, str]]:
-        """What the model reads: the system prompt, then every user message and reply."""
+    def _history(self) -> list[dict[str, str]]:
+        """What the model reads: the system prompt, then the user messages and replies
+        this screen shows (another copy of the app may have added to the same
+        conversation in the database: those turns are not this conversation's view)."""
         history = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        history += [
-            {"role": m.role, "content": m.content}
-            for m in self.app.store.messages(conv.id)
-            if m.role in ("user", "assistant")
-        ]
+        for block in self.messages_view.query_children(MessageBlock):
+            if isinstance(block, UserMessage):
+                history.append({"role": "user", "content": block.text})
+            elif isinstance(block, AssistantMessage) and block.text:
+                history.append({"role": "assistant", "content": block.text})
         return history
 
-    def _start_reply(self, conv: Conversation) -> None:
+    def _start_reply(self, conv: Conversation, *, new_chars: int = 0) -> None:
+        """Ask for a reply to what the screen shows; ``new_chars``: the length of the
+        user message just sent (for the context estimate if no figures come back)."""
         if self.ps_answered and self.running is None:
             self.baseline_used = gpu_used(self.last_sample)
         self.generating = True
         self.refresh_bindings()
-        self.reply_worker = self._generate(conv, self._history(conv))
+        self.reply_worker = self._generate(conv, self._history(), new_chars)
 
     @work(exclusive=True, group="chat")
-    async def _generate(self, conv: Conversation, history: list[dict[str, str]]) -> None:
+    async def _generate(
+        self, conv: Conversation, history: list[dict[str, str]], new_chars: int = 0
+    ) -> None:
         """Stream one reply into a new block; save it however it ends."""
+        if not self._live():
+            self.generating = False
+            return
         block = AssistantMessage(model=self.model, status="streaming")
         view = self.messages_view
         await view.mount(block)
@@ -311,14 +344,23 @@ class ChatScreen(Screen[None]):
         tokens.reply_started()
         self.reply = block
         stream = ReplyStream(block)
-        pending: list[str] = []
+        received: list[str] = []  # the whole reply, kept here whatever becomes of the view
+        pending: list[str] = []  # what arrived since the last flush
+        view_errors: list[Exception] = []
 
         async def flush() -> None:
             """Hand what arrived since the last flush to the stream in one piece."""
-            if pending:
-                text = "".join(pending)
-                pending.clear()
+            if not pending:
+                return
+            text = "".join(pending)
+            pending.clear()
+            if view_errors or not self._live():
+                return  # the text is in `received`; only the view is gone or broken
+            try:
                 await stream.write(text)
+            except Exception as err:  # never from the timer: that would end the app
+                self.log.error("could not show the reply", err)
+                view_errors.append(err)
 
         # Tokens are batched by time: the loop below never yields per token, so a burst
         # is read in one go and the screen lays out once per flush, not once per token.
@@ -335,6 +377,7 @@ class ChatScreen(Screen[None]):
             ):
                 if chunk.content:
                     tokens.token_arrived()
+                    received.append(chunk.content)
                     pending.append(chunk.content)
                 if chunk.done:
                     stats = chunk.stats
@@ -345,39 +388,81 @@ class ChatScreen(Screen[None]):
             status = "error"
             error = str(err)
             self.app.check_ollama()  # the banner and the automatic retry follow the outcome
+        except Exception as err:  # a bug must not end the app and lose what arrived
+            self.log.error("the reply failed", err)
+            status = "error"
+            error = (
+                f"the reply failed unexpectedly ({type(err).__name__}: {err}); "
+                "what arrived is kept"
+            )
         finally:
             flusher.pause()  # not stop(): that would cancel a flush half-way through a write
-            await flush()
-            await stream.stop()
-            flusher.stop()
             self.reply = None
-            self.generating = False
-            self._finish_reply(conv, block, status, stats, error)
+            text = "".join(received)
+            # Saved first, before any await: a second cancellation (the screen closing)
+            # may interrupt the flush below, never the save.
+            saved = self._save_reply(conv, text, status, stats, error)
+            try:
+                await flush()
+                await stream.stop()
+            except Exception as err:  # a view torn down under the stream
+                self.log.error("could not finish showing the reply", err)
+            finally:
+                flusher.stop()
+                self.generating = False
+                added = new_chars + len(text)
+                self._finish_reply(block, text, saved, status, stats, error, added)
 
-    def _finish_reply(
+    def _save_reply(
         self,
         conv: Conversation,
-        block: AssistantMessage,
+        text: str,
         status: Status,
         stats: ChatStats | None,
         error: str | None,
-    ) -> None:
-        """Save the reply (and the error, if any) and settle the view."""
-        self.tokens.reply_finished(stats)
-        self.refresh_bindings()
-        self._poll_models()
+    ) -> tuple[int | None, int | None]:
+        """Save the reply (if any text arrived) and the error (if any): their ids."""
         store = self.app.store
+        reply_id = error_id = None
         with self.storage_errors():
-            if block.text:
-                message_id = store.add_message(
-                    conv.id, "assistant", block.text, status=status, stats=stats, model=self.model
+            if text:
+                reply_id = store.add_message(
+                    conv.id, "assistant", text, status=status, stats=stats, model=self.model
                 )
-                block.finish(status, stats, message_id)
+            if error is not None:
+                error_id = store.add_message(conv.id, "error", error)
+        return reply_id, error_id
+
+    def _finish_reply(
+        self,
+        block: AssistantMessage,
+        text: str,
+        saved: tuple[int | None, int | None],
+        status: Status,
+        stats: ChatStats | None,
+        error: str | None,
+        added_chars: int,
+    ) -> None:
+        """Settle the view after a saved reply, if the screen is still there.
+
+        ``added_chars``: the new user message and the reply, for the context estimate
+        when Ollama sent no final figures.
+        """
+        if not self._live():
+            return
+        reply_id, error_id = saved
+        try:
+            self.tokens.reply_finished(stats, added_chars=added_chars)
+            self.refresh_bindings()
+            self._poll_models()
+            if text:
+                block.finish(status, stats, reply_id)
             else:
                 block.remove()
             if error is not None:
-                error_id = store.add_message(conv.id, "error", error)
                 self.messages_view.mount(ErrorMessage(error, message_id=error_id))
+        except NoMatches:  # widgets already gone: the screen is being torn down
+            pass
 
     # ------------------------------------------------------------------ actions
 
@@ -397,11 +482,12 @@ class ChatScreen(Screen[None]):
         if self.conversation is None or not users:
             self.notify("Nothing to regenerate yet", severity="warning")
             return
+        # Exactly the reply (and error) this screen shows after the last user message:
+        # another copy of the app may have added to the conversation since.
         after = blocks[users[-1] + 1 :]
         ids = [b.message_id for b in after if b.message_id is not None]
         with self.storage_errors():
-            if ids:
-                self.app.store.delete_messages_from(self.conversation.id, min(ids))
+            self.app.store.delete_messages(self.conversation.id, ids)
             await self.messages_view.remove_children(after)
             self._start_reply(self.conversation)
 
@@ -468,6 +554,10 @@ class ChatScreen(Screen[None]):
                 return
             self.notify(f"Exported to {path}", title="Export", markup=False)
 
+    def action_toggle_panels(self) -> None:
+        """Show the live panels on a narrow screen, or hide them on a wide one."""
+        self.toggle_class("-toggle-panels")
+
     def action_system_prompt(self) -> None:
         """Edit the system prompt sent first with every request of this conversation."""
 
@@ -503,7 +593,15 @@ class ChatScreen(Screen[None]):
         self.system_prompt = conv.system_prompt
         messages = self.app.store.messages(conv.id)
         await self._show_messages(messages)
-        self.tokens.show_history(m.stats for m in messages if m.stats is not None)
+        # Text after the last reply with Ollama's figures (stopped or failed replies,
+        # unanswered messages) goes back with the next request: count it as an estimate.
+        last = max((i for i, m in enumerate(messages) if m.stats is not None), default=-1)
+        unmeasured = sum(
+            len(m.content) for m in messages[last + 1 :] if m.role in ("user", "assistant")
+        )
+        self.tokens.show_history(
+            (m.stats for m in messages if m.stats is not None), added_chars=unmeasured
+        )
         self._paint_title()
         if self.sidebar.display:
             self._refresh_sidebar()

@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.geometry import Size
 from textual.reactive import reactive, var
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
 from gemmatui.core.types import ChatStats
@@ -95,6 +96,49 @@ class UserMessage(MessageBlock):
         yield Static(self.text, classes="body", markup=False)
 
 
+def header_variants(model: str, stats: ChatStats | None) -> list[Content]:
+    """A reply's header, longest first: what a narrower column shows drops the model
+    name first, then the token count, and keeps the rate.
+
+    >>> s = ChatStats(eval_count=412, eval_duration_s=412 / 48.5)
+    >>> [v.plain for v in header_variants("gemma3:4b-it-qat", s)]
+    ['gemma3:4b-it-qat  412 tokens · 48.5 tok/s', '412 tokens · 48.5 tok/s', '48.5 tok/s']
+    >>> [v.plain for v in header_variants("gemma3:4b-it-qat", None)]
+    ['gemma3:4b-it-qat']
+    """
+    rate = stats.eval_rate if stats else None
+    if stats is None or not rate:
+        return [Content(model)]
+    figures = f"{stats.eval_count} tokens · {rate:.1f} tok/s"
+    return [Content(f"{model}  {figures}"), Content(figures), Content(f"{rate:.1f} tok/s")]
+
+
+class ReplyHeader(Widget):
+    """A reply's one-line header (model, tokens, tok/s), shortened to fit its width.
+
+    Args:
+        model: The model that wrote the reply.
+        stats: Ollama's final metrics, when known.
+    """
+
+    DEFAULT_CSS = """
+    ReplyHeader { width: 1fr; height: 1; }
+    """
+
+    def __init__(self, model: str, stats: ChatStats | None, *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.variants = header_variants(model, stats)
+
+    def show(self, model: str, stats: ChatStats | None) -> None:
+        """Show another model or final metrics."""
+        self.variants = header_variants(model, stats)
+        self.refresh()
+
+    def render(self) -> Content:
+        width = self.content_size.width
+        return next((v for v in self.variants if v.cell_length <= width), self.variants[-1])
+
+
 class AssistantMessage(MessageBlock, can_focus=True):
     """A reply from the model, rendered as Markdown (also while it streams in).
 
@@ -143,7 +187,7 @@ class AssistantMessage(MessageBlock, can_focus=True):
         self.set_reactive(AssistantMessage.status, status)
 
     def compose(self) -> ComposeResult:
-        yield Static(self._header(), classes="header")
+        yield ReplyHeader(self.model, self.stats, classes="header")
         yield ReplyMarkdown(self.text or None, classes="body")
         mark = Static(STATUS_MARKS.get(self.status, ""), classes="mark", markup=False)
         mark.display = self.status in STATUS_MARKS
@@ -170,14 +214,7 @@ class AssistantMessage(MessageBlock, can_focus=True):
         mark = self.query_one(".mark", Static)
         mark.update(STATUS_MARKS.get(status, ""))
         mark.display = status in STATUS_MARKS
-        self.query_one(".header", Static).update(self._header())
-
-    def _header(self) -> Content:
-        header = Content(self.model)
-        rate = self.stats.eval_rate if self.stats else None
-        if self.stats and rate:
-            header += Content(f"  {self.stats.eval_count} tokens · {rate:.1f} tok/s")
-        return header
+        self.query_one(ReplyHeader).show(self.model, self.stats)
 
 
 class ErrorMessage(MessageBlock):

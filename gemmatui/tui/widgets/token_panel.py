@@ -1,6 +1,10 @@
 """The tokens panel: live speed while a reply streams, Ollama's final figures after it,
 and how full the context is.
 
+A reply that ends without final figures (stopped, cut off, failed) is still sent back
+with the next request, so the gauge adds an estimate for it (about 4 characters a
+token) and marks the count "≈" until Ollama's next figures replace it.
+
 Counting a token is an integer increment (:meth:`TokenPanel.token_arrived`); the
 live rate is redrawn by a timer a few times a second, never per token.
 """
@@ -28,11 +32,22 @@ REDRAW_INTERVAL = 0.25
 #: Share of the context from which the gauge warns.
 CONTEXT_WARN = 0.8
 LABEL_WIDTH = 13
+#: Characters per token for estimates (English prose with Gemma's tokenizer: ~4).
+CHARS_PER_TOKEN = 4
 
 
 def context_used(stats: ChatStats) -> int:
     """Tokens the conversation occupies after a reply: the prompt Ollama read plus the reply."""
     return stats.prompt_eval_count + stats.eval_count
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens that ``chars`` characters of text take, roughly (rounded up).
+
+    >>> estimate_tokens(0), estimate_tokens(1), estimate_tokens(400)
+    (0, 1, 100)
+    """
+    return -(-max(chars, 0) // CHARS_PER_TOKEN)
 
 
 def _line(label: str, value: str, note: str = "") -> Content:
@@ -70,6 +85,8 @@ class TokenPanel(Panel):
         self.tokens = 0
         self.first_token_at: float | None = None
         self.context = 0
+        #: ``True`` while :attr:`context` includes text Ollama gave no figures for.
+        self.estimated = False
         self._redraw: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -110,22 +127,36 @@ class TokenPanel(Panel):
             self.first_token_at = self.clock()
         self.tokens += 1
 
-    def reply_finished(self, stats: ChatStats | None) -> None:
-        """The reply ended; ``stats`` is Ollama's final chunk (``None`` when cut off)."""
+    def reply_finished(self, stats: ChatStats | None, *, added_chars: int = 0) -> None:
+        """The reply ended; ``stats`` is Ollama's final chunk (``None`` when cut off).
+
+        Without final figures (stopped, cut off, failed) the text still goes back to
+        the model with the next request, so the gauge adds an estimate for
+        ``added_chars``: the new user message and the part of the reply that arrived.
+        """
         self.streaming = False
         if self._redraw is not None:
             self._redraw.pause()
         if stats is not None:
             self._record(stats)
+        elif added_chars > 0:
+            self._estimate(added_chars)
         self._paint()
 
-    def show_history(self, replies: Iterable[ChatStats]) -> None:
-        """Fill the panel from a restored conversation's replies (oldest first)."""
+    def show_history(self, replies: Iterable[ChatStats], *, added_chars: int = 0) -> None:
+        """Fill the panel from a restored conversation's replies (oldest first).
+
+        ``added_chars``: text after the last reply with figures (stopped replies, unsent
+        messages), counted as an estimate.
+        """
         self.rates.clear()
         self.last = None
         self.context = 0
+        self.estimated = False
         for stats in replies:
             self._record(stats)
+        if added_chars > 0:
+            self._estimate(added_chars)
         self._paint()
 
     def _record(self, stats: ChatStats) -> None:
@@ -133,6 +164,11 @@ class TokenPanel(Panel):
         if stats.eval_rate is not None:
             self.rates.append(stats.eval_rate)
         self.context = context_used(stats)
+        self.estimated = False
+
+    def _estimate(self, chars: int) -> None:
+        self.context += estimate_tokens(chars)
+        self.estimated = True
 
     # ------------------------------------------------------------------ drawing
 
@@ -140,16 +176,20 @@ class TokenPanel(Panel):
         self._paint_live()
         self.query_one(Sparkline).data = list(self.rates)
         self.query_one("#tok-stats", Static).update(self._stats_lines())
+        about = "≈" if self.estimated else ""  # part of the count is an estimate
         self.query_one("#tok-ctx", Meter).show(
             self.context,
             self.num_ctx,
-            f"{self.context:,} / {format_ctx(self.num_ctx)} ctx",
+            f"{about}{self.context:,} / {format_ctx(self.num_ctx)} ctx",
         )
         warning = self.query_one("#tok-ctx-warning", Static)
         full = self.context / self.num_ctx if self.num_ctx else 0.0
         warning.display = full >= CONTEXT_WARN
         warning.update(
-            Content(f"⚠ context {full:.0%} full: Ollama drops the oldest messages when it fills")
+            Content(
+                f"⚠ context {about}{full:.0%} full: "
+                "Ollama drops the oldest messages when it fills"
+            )
         )
 
     def _paint_live(self) -> None:
