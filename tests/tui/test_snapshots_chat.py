@@ -140,7 +140,8 @@ def test_chat_gpu_with_live_panels(snap_compare, build: Build) -> None:
     GiB"; plan vs reality at 8k (4.3 GiB: weights, KV cache, compute rows), Ollama's
     figures +7.1 % in green and NVML's change (4.8 GiB) +11.8 % in the warning colour;
     tokens: 48.5 tok/s last reply, first token 4.10 s, prompt 1830 tok/s, generation
-    48.5 tok/s, model load 3.25 s, context 1,762 / 8k in green."""
+    48.5 tok/s, model load 3.25 s, context ≈1,778 / 8k in green (an estimate: the
+    stopped reply after the last figures counts too)."""
     samples = [gpu_sample(1.5 + 4.8 * min(1, i / 12), t=float(i)) for i in range(20)]
     client = ScriptedChatOllama(running=[running(4.6, 4.6)])
     app = build(_gpu_conversations, client=client)
