@@ -367,6 +367,10 @@ async def test_plan_against_reality_after_a_reply(make_app: MakeApp, fake4b: Fak
         text = shown_text(screen.query_one(PlanPanel))
         assert "Ollama total" in text and f"{error:+.1f} %" in text
         assert text.count(f"{error:+.1f} %") >= 2  # NVML's change equals the size here
+        screen.post_message(GpuSampled(gpu_sample(1.5)))  # nothing grew since the baseline
+        await pilot.pause()
+        text = shown_text(screen.query_one(PlanPanel))
+        assert "none (loaded earlier?)" in text and "-100.0 %" not in text
 
 
 async def test_models_polled_message_updates_both_panels(

@@ -780,6 +780,10 @@ class ChatScreen(Screen[None]):
             note = "GPU memory not reported"
         elif self.baseline_used is None:
             note = "no pre-load reading"
+        elif used <= self.baseline_used:
+            # Nothing grew: the model was already loaded before our first reading, so
+            # there is no before/after to compare (an error of -100 % would be a lie).
+            note = "none (loaded earlier?)"
         else:
             note = ""
             delta = used - self.baseline_used
