@@ -107,7 +107,7 @@ def fit_report(
     Returns:
         The fit report; ``report.settings.num_ctx`` is the context to send.
     """
-    from gemmatui.core.catalog import VARIANTS, with_installed
+    from gemmatui.core.catalog import variants_as_installed
     from gemmatui.core.fit import layered_settings, plan
     from gemmatui.core.hardware import probe_hardware
 
@@ -122,16 +122,7 @@ def fit_report(
         num_parallel=num_parallel,
         flash_attention=flash_attention,
     )
-    installed = installed or {}
-    details = details or {}
-    variants = [
-        with_installed(
-            v,
-            size_bytes=installed[v.tag].size_bytes if v.tag in installed else None,
-            model_info=details[v.tag].model_info if v.tag in details else None,
-        )
-        for v in VARIANTS
-    ]
+    variants = variants_as_installed(installed, details)
     return plan(hardware or probe_hardware(), settings, variants)
 
 

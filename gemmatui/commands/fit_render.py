@@ -34,10 +34,6 @@ class _Style:
         return f"\x1b[{_SGR[role]}m{text}\x1b[0m"
 
 
-def _gib(n: float) -> str:
-    return format_bytes(n)
-
-
 def _hardware_lines(report: FitReport, s: _Style) -> list[str]:
     hw = report.hardware
     lines = []
@@ -49,7 +45,7 @@ def _hardware_lines(report: FitReport, s: _Style) -> list[str]:
     for gpu, budget in zip(hw.gpus, report.budgets):
         parts = [f"GPU {gpu.index}: {gpu.name}"]
         if gpu.total_bytes:
-            parts.append(f"{_gib(gpu.total_bytes)}, {_gib(budget.free)} free ({_gib(budget.usable)} usable)")
+            parts.append(f"{format_bytes(gpu.total_bytes)}, {format_bytes(budget.free)} free ({format_bytes(budget.usable)} usable)")
         if gpu.unified_memory:
             parts.append("unified memory")
         if gpu.driver_version:
@@ -62,7 +58,7 @@ def _hardware_lines(report: FitReport, s: _Style) -> list[str]:
         lines.append(f"{label:<10}" + " · ".join(parts))
         label = ""
     lines.append(
-        f"{'':<10}RAM {_gib(hw.ram_total_bytes)}, {_gib(hw.ram_available_bytes)} available"
+        f"{'':<10}RAM {format_bytes(hw.ram_total_bytes)}, {format_bytes(hw.ram_available_bytes)} available"
         + (f" · {hw.cpu_name}" if hw.cpu_name else "")
     )
     for note in hw.notes:
@@ -121,10 +117,10 @@ def render_report(report: FitReport, *, only: VariantFit | None = None, colour: 
 
     rows = [only] if only is not None else list(reversed(report.rows))
     if report.budgets:
-        reference, ref_label = report.budget, f"{_gib(report.budget)} usable VRAM"
+        reference, ref_label = report.budget, f"{format_bytes(report.budget)} usable VRAM"
     else:
         reference = report.hardware.ram_available_bytes
-        ref_label = f"{_gib(reference)} available RAM"
+        ref_label = f"{format_bytes(reference)} available RAM"
     scale = max([reference] + [r.breakdown.need for r in rows]) or 1
     lines.append(
         s(
@@ -140,7 +136,7 @@ def render_report(report: FitReport, *, only: VariantFit | None = None, colour: 
         # Without a GPU, what matters is the system RAM the model takes.
         need = row.breakdown.need if report.budgets else row.ram_need or row.breakdown.need
         lines.append(
-            f" {s(mark, 'bold')} {row.variant.params:<6} {_gib(need):>9}  "
+            f" {s(mark, 'bold')} {row.variant.params:<6} {format_bytes(need):>9}  "
             f"{_bar(row, scale, reference, s)}   {s(f'{verdict:<28}', row.verdict)} "
             f"{_speed_text(row):<12} {_max_ctx_text(row)}"
         )
@@ -176,17 +172,17 @@ def _detail(report: FitReport, row: VariantFit) -> list[str]:
     lines = [
         f"{v.label} ({v.tag}) at {format_ctx(bd.ctx)} context, {bd.kv_type} KV cache, "
         f"micro-batch {bd.ubatch}, flash attention {'on' if bd.flash_attention else 'off'}",
-        f"  weights  {_gib(bd.weights):>10}   the model blob ({v.blob_source})",
-        f"  KV cache {_gib(bd.kv):>10}   {a.global_layers} global layers x {bd.cells_global} cells"
+        f"  weights  {format_bytes(bd.weights):>10}   the model blob ({v.blob_source})",
+        f"  KV cache {format_bytes(bd.kv):>10}   {a.global_layers} global layers x {bd.cells_global} cells"
         f" + {a.sliding_layers} sliding-window layers x {bd.cells_sliding} cells",
-        f"  compute  {_gib(bd.compute):>10}   llama-server's graph for one micro-batch"
-        + (f" (incl. {_gib(bd.kv_f16_copy)} f16 KV copy)" if bd.kv_f16_copy else ""),
-        f"  margin   {_gib(bd.margin):>10}   kept free by llama-server's --fit",
-        f"  need     {_gib(bd.need):>10}   "
-        + (f"of {_gib(report.budget)} {where}" if report.budgets else "no GPU"),
+        f"  compute  {format_bytes(bd.compute):>10}   llama-server's graph for one micro-batch"
+        + (f" (incl. {format_bytes(bd.kv_f16_copy)} f16 KV copy)" if bd.kv_f16_copy else ""),
+        f"  margin   {format_bytes(bd.margin):>10}   kept free by llama-server's --fit",
+        f"  need     {format_bytes(bd.need):>10}   "
+        + (f"of {format_bytes(report.budget)} {where}" if report.budgets else "no GPU"),
         f"{'Verdict:':<13}{v.label}: {row.verdict_text}"
         + (f", ≈{row.tokens_per_s:.0f} tokens/s" if row.tokens_per_s else ""),
     ]
     if row.verdict in ("partial", "cpu", "none") and row.ram_need:
-        lines.append(f"{'':<13}needs {_gib(row.ram_need)} of system RAM for the part on the CPU")
+        lines.append(f"{'':<13}needs {format_bytes(row.ram_need)} of system RAM for the part on the CPU")
     return lines

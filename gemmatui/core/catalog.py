@@ -14,9 +14,12 @@ Sources (see ``docs/fit.md`` and the reference ``gemma3-memory.md``):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from gemmatui.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from gemmatui.core.types import InstalledModel, ModelDetails
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,6 @@ class Arch:
     @property
     def sliding_layers(self) -> int:
         return self.layers - self.global_layers
-
-    @property
-    def kv_bytes_per_token_layer_f16(self) -> int:
-        return 2 * self.kv_heads * self.head_dim * 2
 
 
 @dataclass(frozen=True)
@@ -218,3 +217,21 @@ def with_installed(
         if arch != result.arch:
             result = replace(result, arch=arch, arch_source="installed (/api/show)")
     return result
+
+
+def variants_as_installed(
+    installed: Mapping[str, InstalledModel] | None = None,
+    details: Mapping[str, ModelDetails] | None = None,
+) -> tuple[Variant, ...]:
+    """The catalogue, each variant as Ollama has it installed (by tag): the exact blob
+    size from ``/api/tags`` and the architecture from ``/api/show`` where known."""
+    installed = installed or {}
+    details = details or {}
+    return tuple(
+        with_installed(
+            v,
+            size_bytes=installed[v.tag].size_bytes if v.tag in installed else None,
+            model_info=details[v.tag].model_info if v.tag in details else None,
+        )
+        for v in VARIANTS
+    )

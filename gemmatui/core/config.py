@@ -15,7 +15,7 @@ import math
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +255,3 @@ def update_settings(path: Path | None = None, **changes: Any) -> Settings:
         raise ConfigError(f"{path}: cannot write ({err.strerror})") from None
     current = {k: v for k, v in table.items() if k in _TYPES}
     return replace(Settings(), **current)
-
-
-def settings_as_dict(settings: Settings) -> dict[str, Any]:
-    return asdict(settings)

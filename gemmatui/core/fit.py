@@ -236,9 +236,14 @@ class Breakdown:
         return self.kv_global + self.kv_sliding
 
     @property
+    def allocated(self) -> int:
+        """What the runner allocates (what Ollama's ``/api/ps`` reports as ``size``)."""
+        return self.weights + self.kv + self.compute
+
+    @property
     def need(self) -> int:
-        """Free memory llama-server must see for 100 % GPU."""
-        return self.weights + self.kv + self.compute + self.margin
+        """Free memory llama-server must see for 100 % GPU: the allocation plus margin."""
+        return self.allocated + self.margin
 
     @property
     def ctx_capped(self) -> bool:
@@ -639,7 +644,7 @@ def plan(
     rows_t = tuple(rows)
     recommended = next((r for r in reversed(rows_t) if r.verdict == "gpu"), None)
     fallback = None if recommended is not None else _fallback(rows_t)
-    reason = _reason(hw, settings, budgets, recommended, fallback)
+    reason = _reason(settings, budgets, recommended, fallback)
     hint = _hint(rows_t, recommended, settings)
     return FitReport(hw, settings, budgets, rows_t, recommended, fallback, reason, hint, tuple(warnings))
 
@@ -662,7 +667,7 @@ def _fallback(rows: tuple[VariantFit, ...]) -> VariantFit | None:
     return runs[-1] if runs else None
 
 
-def _where(budgets: tuple[GpuBudget, ...], hw: HardwareSnapshot) -> str:
+def _where(budgets: tuple[GpuBudget, ...]) -> str:
     if not budgets:
         return "this machine (no GPU)"
     if len(budgets) == 1:
@@ -671,7 +676,6 @@ def _where(budgets: tuple[GpuBudget, ...], hw: HardwareSnapshot) -> str:
 
 
 def _reason(
-    hw: HardwareSnapshot,
     settings: FitSettings,
     budgets: tuple[GpuBudget, ...],
     rec: VariantFit | None,
@@ -683,7 +687,7 @@ def _reason(
         bd = rec.breakdown
         room = max(b.usable for b in budgets) if rec.gpus_used == 1 else sum(b.usable for b in budgets)
         return (
-            f"{rec.variant.label} fits fully on {_where(budgets, hw)}: needs {format_bytes(bd.need)} "
+            f"{rec.variant.label} fits fully on {_where(budgets)}: needs {format_bytes(bd.need)} "
             f"of {format_bytes(room)} usable at {format_ctx(bd.ctx)} context ({kv} KV cache)"
         )
     if not budgets:
@@ -695,10 +699,10 @@ def _reason(
         return "no GPU found, and no variant fits in the available system RAM"
     if fallback is not None:
         return (
-            f"no variant fits fully on {_where(budgets, hw)} at {ctx} ({kv} KV cache); "
+            f"no variant fits fully on {_where(budgets)} at {ctx} ({kv} KV cache); "
             f"{fallback.variant.label} runs with {fallback.verdict_text}"
         )
-    return f"no variant fits on {_where(budgets, hw)} at {ctx} ({kv} KV cache), nor in system RAM"
+    return f"no variant fits on {_where(budgets)} at {ctx} ({kv} KV cache), nor in system RAM"
 
 
 def _hint(rows: tuple[VariantFit, ...], rec: VariantFit | None, settings: FitSettings) -> str | None:

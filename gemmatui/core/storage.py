@@ -318,22 +318,6 @@ class ConversationStore:
                 (self._now(), conversation_id),
             )
 
-    def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
-        """Delete the message ``message_id`` and every later one.
-
-        Careful with two copies of the app: this also deletes what the other copy added
-        after ``message_id``. To drop a reply, use :meth:`delete_messages` with its id.
-        """
-        with self._write() as db:
-            db.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND id >= ?",
-                (conversation_id, message_id),
-            )
-            db.execute(
-                "UPDATE conversations SET updated_at = ? WHERE id = ?",
-                (self._now(), conversation_id),
-            )
-
     # ------------------------------------------------------------------ export
 
     def export_markdown(self, conversation_id: int) -> str:

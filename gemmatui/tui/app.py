@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive, var
 from textual.timer import Timer
 
-from gemmatui.core.catalog import VARIANTS, Variant, model_tag, with_installed
+from gemmatui.core.catalog import model_tag, variants_as_installed
 from gemmatui.core.config import Settings, update_settings
 from gemmatui.core.errors import EXIT_USAGE, ConfigError, GemmaTuiError, OllamaError, UsageError
 from gemmatui.core.fit import FitReport, VariantFit, layered_settings, plan
@@ -188,14 +188,6 @@ class GemmaApp(App[int]):
         if self._theme_ready and theme != self.settings.theme:
             self.save_settings(theme=theme)
 
-    def _variants(self) -> tuple[Variant, ...]:
-        """The catalogue, with exact sizes for what Ollama has installed."""
-        installed = self.installed or {}
-        return tuple(
-            with_installed(v, size_bytes=installed[v.tag].size_bytes) if v.tag in installed else v
-            for v in VARIANTS
-        )
-
     def plan_fit(self, num_ctx: int | None = None, kv_type: str | None = None) -> FitReport:
         """The fit on this machine at ``num_ctx`` / ``kv_type`` (default: the saved ones)."""
         fit_settings = layered_settings(
@@ -206,7 +198,7 @@ class GemmaApp(App[int]):
             ctx=num_ctx,
             kv_type=kv_type,
         )
-        return plan(self.hardware, fit_settings, self._variants())
+        return plan(self.hardware, fit_settings, variants_as_installed(self.installed))
 
     def _refresh_fit(self) -> None:
         self.fit_report = self.plan_fit()

@@ -21,7 +21,7 @@ from gemmatui.core.units import GiB
 from gemmatui.tui.messages import GpuSampled, ModelsPolled
 from gemmatui.tui.screens.chat import ChatScreen
 from gemmatui.tui.widgets.meter import Meter
-from gemmatui.tui.widgets.plan_panel import Measured, PlanPanel, percent_error, predicted_bytes
+from gemmatui.tui.widgets.plan_panel import Measured, PlanPanel, percent_error
 from gemmatui.tui.widgets.token_panel import TokenPanel
 from gemmatui.tui.widgets.vram_panel import NO_GPU_TITLE, VramPanel
 from tests.fake_ollama import FakeOllama
@@ -137,7 +137,7 @@ async def test_plan_panel_reports_each_measurement_as_an_error_percentage() -> N
     """Predicted bytes (weights + KV + compute) beside Ollama's and NVML's figures,
     each with (actual - predicted) / predicted."""
     fit = _fit_4b()
-    predicted = predicted_bytes(fit)
+    predicted = fit.breakdown.allocated
     bd = fit.breakdown
     assert predicted == bd.need - bd.margin
     panel = PlanPanel()
@@ -361,7 +361,7 @@ async def test_plan_against_reality_after_a_reply(make_app: MakeApp, fake4b: Fak
         screen.post_message(GpuSampled(gpu_sample(1.5 + size / GiB)))
         await pilot.pause()
         assert screen.baseline_used == int(1.5 * GiB)  # kept while the model is loaded
-        predicted = predicted_bytes(screen.fit)
+        predicted = screen.fit.breakdown.allocated
         error = percent_error(size, predicted)
         assert error is not None
         text = shown_text(screen.query_one(PlanPanel))

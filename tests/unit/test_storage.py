@@ -106,15 +106,15 @@ def test_rename_system_prompt_model_and_delete_cascades(store: ConversationStore
     assert rows[0][0] == 0
 
 
-def test_delete_messages_from_drops_the_reply_to_regenerate(store: ConversationStore) -> None:
-    """Regenerate deletes the last reply (and anything after it), keeping the question."""
+def test_delete_messages_drops_the_reply_to_regenerate(store: ConversationStore) -> None:
+    """Regenerate deletes the last reply and the error after it, keeping the question."""
     conv = store.create_conversation(MODEL)
     store.add_message(conv.id, "user", "q1")
     store.add_message(conv.id, "assistant", "a1")
     store.add_message(conv.id, "user", "q2")
     reply = store.add_message(conv.id, "assistant", "a2")
-    store.add_message(conv.id, "error", "oops")
-    store.delete_messages_from(conv.id, reply)
+    error = store.add_message(conv.id, "error", "oops")
+    store.delete_messages(conv.id, [reply, error])
     assert [m.content for m in store.messages(conv.id)] == ["q1", "a1", "q2"]
 
 

@@ -35,12 +35,6 @@ def percent_error(actual: float, predicted: float) -> float | None:
     return (actual - predicted) / predicted * 100
 
 
-def predicted_bytes(fit: VariantFit) -> int:
-    """What the plan says the runner takes: weights + KV cache + compute buffers."""
-    bd = fit.breakdown
-    return bd.weights + bd.kv + bd.compute
-
-
 def _error_style(error: float) -> str:
     size = abs(error)
     return "$text-success" if size <= 10 else "$text-warning" if size <= 25 else "$text-error"
@@ -90,7 +84,7 @@ class PlanPanel(Panel):
             return Content.styled(
                 "No plan for this model: it is not in the Gemma 3 QAT catalogue", "$text-muted"
             )
-        predicted = predicted_bytes(fit)
+        predicted = fit.breakdown.allocated
         bd = fit.breakdown
         lines = [
             _row(f"Plan at {format_ctx(bd.ctx)}", predicted, None),
