@@ -35,7 +35,7 @@ from gemmatui.core.types import HardwareSnapshot, InstalledModel
 from gemmatui.tui.commands import GemmaCommands
 from gemmatui.tui.screens.help import HelpScreen
 from gemmatui.tui.screens.models import ModelsScreen
-from gemmatui.tui.themes import DEFAULT_THEME, load_themes
+from gemmatui.tui.themes import DEFAULT_THEME, ThemeSet, load_themes
 
 if TYPE_CHECKING:
     from gemmatui.core.hardware import HardwareProbe
@@ -59,6 +59,7 @@ class GemmaApp(App[int]):
             ``None`` means nothing is known, so Ollama's defaults are assumed.
         fit_env_source: Where ``fit_env`` came from, in words.
         config_path: The config file choices are saved to (default: the usual one).
+        themes: The themes found on disk, if already loaded; otherwise loaded on mount.
         clock: Monotonic seconds, for download rates (tests freeze it).
 
     Attributes:
@@ -99,6 +100,7 @@ class GemmaApp(App[int]):
         fit_env: Mapping[str, str] | None = None,
         fit_env_source: str = "environment",
         config_path: Path | None = None,
+        themes: ThemeSet | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
@@ -110,6 +112,7 @@ class GemmaApp(App[int]):
         self.fit_env: Mapping[str, str] = dict(fit_env or {})
         self.fit_env_source = fit_env_source
         self.config_path = config_path
+        self._themes = themes
         self.clock = clock
         self.retry_seconds = RETRY_SECONDS
         self.fit_report: FitReport = None  # type: ignore[assignment]  # set on mount
@@ -138,7 +141,7 @@ class GemmaApp(App[int]):
             self.push_screen("models")  # which checks Ollama each time it shows
 
     def _register_themes(self) -> None:
-        found = load_themes()
+        found = self._themes or load_themes()
         for theme in found.themes.values():
             self.register_theme(theme)
         for problem in found.problems:
@@ -338,13 +341,10 @@ def build_app(args: argparse.Namespace) -> GemmaApp:
     from gemmatui.core.storage import ConversationStore
 
     path = config_path()
-    settings = _apply_arguments(load_settings(path), args, load_themes().names())
+    themes = load_themes()
+    settings = _apply_arguments(load_settings(path), args, themes.names())
     host, _ = resolve_host(args.host, os.environ, settings)
     server = read_server_env(host)
-    # Fail before the screen opens if the server's settings cannot be planned with.
-    layered_settings(
-        server.values, server.source, config_ctx=settings.num_ctx, config_kv=settings.kv_cache_type
-    )
     store = ConversationStore(data_dir())
     return GemmaApp(
         client=OllamaClient(host),
@@ -354,6 +354,7 @@ def build_app(args: argparse.Namespace) -> GemmaApp:
         fit_env=server.values,
         fit_env_source=server.source,
         config_path=path,
+        themes=themes,
     )
 
 
