@@ -58,10 +58,15 @@ class Variant:
     blob_source: str  # where blob_bytes came from
     vision_bytes: int  # SigLIP tower + projector inside the blob (0 for text-only)
     arch_source: str = "catalogue"
+    # The token-embedding tensor's real size when a GGUF header gave it.
+    embedding_tensor_bytes: int | None = None
 
     @property
     def embedding_bytes(self) -> int:
-        """F16 token-embedding table (also the tied output projection)."""
+        """Token-embedding table (also the tied output projection): F16 in Ollama's QAT
+        blobs, or the size the GGUF file gives."""
+        if self.embedding_tensor_bytes is not None:
+            return self.embedding_tensor_bytes
         return self.arch.vocab * self.arch.hidden * 2
 
     @property
