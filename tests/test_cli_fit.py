@@ -162,3 +162,60 @@ def test_closed_stdout_is_one_line_not_a_traceback(tmp_path):
 def test_vision_models_say_their_context_was_raised(tmp_path):
     out = run_fit("--vram", "24G", "--ctx", "1k", tmp_path=tmp_path)
     assert "at least 2k of context" in out.stdout
+
+
+def _paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def test_labels_share_one_column_simulated_included(tmp_path):
+    """"Simulated GPU 0:" read as one label: every label now ends in spaces before the
+    column where "Recommended:" and "Next:" put their text."""
+    out = run_fit("--vram", "24G", "--ctx", "32k", tmp_path=tmp_path)
+    lines = out.stdout.splitlines()
+    labelled = lines[: lines.index("")] + [
+        line for line in lines if line.startswith(("Recommended:", "Next:"))
+    ]
+    assert labelled[0].startswith("Simulated    GPU 0: ")
+    for line in labelled:
+        assert line[12] == " " and line[13] != " ", line
+
+
+def test_settings_line_does_not_nest_parentheses(tmp_path):
+    out = run_fit(
+        "--vram", "24G", tmp_path=tmp_path, extra_env={"OLLAMA_CONTEXT_LENGTH": "8192"}
+    )
+    settings = next(line for line in out.stdout.splitlines() if line.startswith("Settings"))
+    assert "context 8k from OLLAMA_CONTEXT_LENGTH of this shell's environment" in settings
+    assert _paren_depth(settings) <= 1, settings
+
+
+def test_cpu_only_table_and_json_show_the_same_need(tmp_path):
+    """One truth: without a GPU there is no GPU margin in "need", nor in the table."""
+    import re
+
+    obj = json.loads(run_fit("--ram", "32G", "--ctx", "8k", "--json", tmp_path=tmp_path).stdout)
+    if obj["hardware"]["gpus"]:
+        pytest.skip("this machine has a GPU")
+    from gemmatui.core.units import format_bytes
+
+    table = run_fit("--ram", "32G", "--ctx", "8k", tmp_path=tmp_path).stdout
+    shown = dict(re.findall(r"^ . (\d+B) +(\S+ \S+)  ", table, re.M))  # MODEL -> NEED
+    for v in obj["variants"]:
+        assert v["bytes"]["margin"] == 0
+        assert shown[v["key"].upper()] == format_bytes(v["bytes"]["need"]), v["key"]
+
+
+def test_ascii_only_output_falls_back_to_ascii_glyphs(tmp_path):
+    out = run_fit(
+        "--vram", "24G", "--ctx", "32k", tmp_path=tmp_path, extra_env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert out.returncode == 0 and out.stderr == ""
+    out.stdout.encode("ascii")
+    marked = [line for line in out.stdout.splitlines() if line.startswith(" >")]
+    assert len(marked) == 1 and "27B" in marked[0] and "###" in marked[0]
+    assert "?" not in out.stdout  # each glyph has its ASCII look-alike, none is lost

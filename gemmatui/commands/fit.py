@@ -108,10 +108,12 @@ def run(args: argparse.Namespace) -> int:
         json.dump(obj, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from gemmatui.commands.fit_render import render_report
+        from gemmatui.commands.fit_render import for_encoding, render_report
 
         style = _use_colour(sys.stdout)
-        sys.stdout.write(render_report(report, only=chosen if args.model else None, colour=style))
+        text = render_report(report, only=chosen if args.model else None, colour=style)
+        # An ASCII-only output (PYTHONIOENCODING=ascii, an old console) gets "#" for "█".
+        sys.stdout.write(for_encoding(text, getattr(sys.stdout, "encoding", None)))
     return EXIT_OK if chosen is not None and chosen.fits_gpu else EXIT_FAIL
 
 

@@ -10,6 +10,25 @@ from gemmatui.core.fit import FitReport, VariantFit
 from gemmatui.core.units import format_bytes, format_ctx
 
 BAR_WIDTH = 30
+#: Width of the label column ("Hardware", "Recommended:" ...): the longest label and a space.
+LABEL_WIDTH = 13
+#: What the table's glyphs become where the output encoding has no Unicode (an ASCII
+#: ``PYTHONIOENCODING``, an old console): same width, so the columns stay aligned.
+ASCII_FALLBACK = str.maketrans(
+    {
+        "█": "#",
+        "▓": "=",
+        "░": "-",
+        "·": ".",
+        "│": "|",
+        "▶": ">",
+        "≈": "~",
+        "–": "-",
+        "—": "-",
+        "…": "...",
+        "×": "x",
+    }
+)
 _SGR = {
     "weights": "34",  # blue
     "kv": "35",  # magenta
@@ -34,6 +53,31 @@ class _Style:
         return f"\x1b[{_SGR[role]}m{text}\x1b[0m"
 
 
+def for_encoding(text: str, encoding: str | None) -> str:
+    """``text`` as ``encoding`` can show it: unchanged if it can, else with the table's
+    Unicode glyphs replaced by ASCII look-alikes of the same width (``█`` → ``#``,
+    ``·`` → ``.``, the `` · `` between parts → `` - ``); anything else it cannot show
+    is left to the stream's error handler.
+
+    >>> for_encoding("▶ 27B ██▓░·│ ≈38 tok/s · CUDA 12.4", "ascii")
+    '> 27B ##=-.| ~38 tok/s - CUDA 12.4'
+    >>> for_encoding("▶ 27B", "utf-8")
+    '▶ 27B'
+    """
+    try:
+        text.encode(encoding or "utf-8")
+    except UnicodeEncodeError:
+        return text.replace(" · ", " - ").translate(ASCII_FALLBACK)
+    except LookupError:  # an encoding Python does not know: leave it to the stream
+        pass
+    return text
+
+
+def _label(text: str) -> str:
+    """``text`` padded to the label column, always followed by at least one space."""
+    return f"{text:<{LABEL_WIDTH - 1}} "
+
+
 def _hardware_lines(report: FitReport, s: _Style) -> list[str]:
     hw = report.hardware
     lines = []
@@ -41,7 +85,7 @@ def _hardware_lines(report: FitReport, s: _Style) -> list[str]:
     if hw.simulated:
         label = "Simulated"
     if not hw.gpus:
-        lines.append(f"{label:<10}CPU only: no GPU found")
+        lines.append(f"{_label(label)}CPU only: no GPU found")
     for gpu, budget in zip(hw.gpus, report.budgets):
         parts = [f"GPU {gpu.index}: {gpu.name}"]
         if gpu.total_bytes:
@@ -55,28 +99,31 @@ def _hardware_lines(report: FitReport, s: _Style) -> list[str]:
         bw = gpu.bandwidth_bytes_per_s
         if bw:
             parts.append(f"{bw / 1e9:.0f} GB/s")
-        lines.append(f"{label:<10}" + " · ".join(parts))
+        lines.append(_label(label) + " · ".join(parts))
         label = ""
     lines.append(
-        f"{'':<10}RAM {format_bytes(hw.ram_total_bytes)}, {format_bytes(hw.ram_available_bytes)} available"
+        f"{_label('')}RAM {format_bytes(hw.ram_total_bytes)}, "
+        f"{format_bytes(hw.ram_available_bytes)} available"
         + (f" · {hw.cpu_name}" if hw.cpu_name else "")
     )
     for note in hw.notes:
-        lines.append(f"{'':<10}{s(note, 'dim')}")
+        lines.append(f"{_label('')}{s(note, 'dim')}")
     return lines
 
 
 def _settings_line(report: FitReport) -> str:
+    """Each setting and where it came from, flat: ``context 8k from OLLAMA_CONTEXT_LENGTH
+    of ollama serve, pid 42 · KV cache f16 from Ollama default · ...``."""
     st = report.settings
     src = st.sources
     fa = "on" if st.flash_attention else "off"
     parts = [
-        f"context {format_ctx(st.num_ctx or 0)} ({src.get('num_ctx', 'default')})",
-        f"KV cache {st.kv_type} ({src.get('kv_type', 'default')})",
-        f"flash attention {fa} ({src.get('flash_attention', 'default')})",
+        f"context {format_ctx(st.num_ctx or 0)} from {src.get('num_ctx', 'Ollama default')}",
+        f"KV cache {st.kv_type} from {src.get('kv_type', 'Ollama default')}",
+        f"flash attention {fa} from {src.get('flash_attention', 'Ollama default')}",
         f"parallel {st.num_parallel}",
     ]
-    return f"{'Settings':<10}" + " · ".join(parts)
+    return _label("Settings") + " · ".join(parts)
 
 
 def _bar(row: VariantFit, scale: float, reference: int, s: _Style) -> str:
@@ -133,8 +180,9 @@ def render_report(report: FitReport, *, only: VariantFit | None = None, colour: 
     for row in rows:
         mark = "▶" if rec is not None and row.variant.key == rec.variant.key else " "
         verdict = row.verdict_text
-        # Without a GPU, what matters is the system RAM the model takes.
-        need = row.breakdown.need if report.budgets else row.ram_need or row.breakdown.need
+        # The same figure as --json's "need" (without a GPU: no GPU margin in it, so it
+        # is the system RAM the model takes).
+        need = row.breakdown.need
         lines.append(
             f" {s(mark, 'bold')} {row.variant.params:<6} {format_bytes(need):>9}  "
             f"{_bar(row, scale, reference, s)}   {s(f'{verdict:<28}', row.verdict)} "
@@ -142,25 +190,25 @@ def render_report(report: FitReport, *, only: VariantFit | None = None, colour: 
         )
         for note in row.notes:
             lines.append(f"{'':<21}{s(note, 'dim')}")
-    lines.append(
-        s(f"{'':<21}{'█'} weights  ▓ KV cache  ░ compute + margin  │ {ref_label}", "dim")
-    )
+    rest = "compute + margin" if report.budgets else "compute"
+    lines.append(s(f"{'':<21}█ weights  ▓ KV cache  ░ {rest}  │ {ref_label}", "dim"))
     lines.append("")
 
     if only is not None:
         lines.extend(_detail(report, only))
     else:
         label = "Recommended" if report.recommended else "Best option" if report.fallback else "Result"
-        lines.append(f"{label + ':':<13}{report.reason}")
+        lines.append(_label(label + ":") + report.reason)
     if report.hint:
-        lines.append(f"{'Hint:':<13}{report.hint}")
+        lines.append(_label("Hint:") + report.hint)
     target = only if only is not None else rec
     if target is not None and target.verdict != "none":
         lines.append(
-            f"{'Next:':<13}gemmatui pull {target.variant.key}   (or: ollama pull {target.variant.tag})"
+            f"{_label('Next:')}gemmatui pull {target.variant.key}   "
+            f"(or: ollama pull {target.variant.tag})"
         )
     for warning in report.warnings:
-        lines.append(f"{'Warning:':<13}{s(warning, 'partial')}")
+        lines.append(_label("Warning:") + s(warning, "partial"))
     return "\n".join(lines) + "\n"
 
 
@@ -168,7 +216,12 @@ def _detail(report: FitReport, row: VariantFit) -> list[str]:
     bd = row.breakdown
     v = row.variant
     a = v.arch
-    where = "usable" if report.budgets else ""
+    if report.budgets:
+        margin = "kept free by llama-server's --fit"
+        of = f"of {format_bytes(report.budget)} usable"
+    else:
+        margin = "none: no GPU to keep free"
+        of = f"of {format_bytes(report.hardware.ram_available_bytes)} available RAM (no GPU)"
     lines = [
         f"{v.label} ({v.tag}) at {format_ctx(bd.ctx)} context, {bd.kv_type} KV cache, "
         f"micro-batch {bd.ubatch}, flash attention {'on' if bd.flash_attention else 'off'}",
@@ -177,12 +230,13 @@ def _detail(report: FitReport, row: VariantFit) -> list[str]:
         f" + {a.sliding_layers} sliding-window layers x {bd.cells_sliding} cells",
         f"  compute  {format_bytes(bd.compute):>10}   llama-server's graph for one micro-batch"
         + (f" (incl. {format_bytes(bd.kv_f16_copy)} f16 KV copy)" if bd.kv_f16_copy else ""),
-        f"  margin   {format_bytes(bd.margin):>10}   kept free by llama-server's --fit",
-        f"  need     {format_bytes(bd.need):>10}   "
-        + (f"of {format_bytes(report.budget)} {where}" if report.budgets else "no GPU"),
-        f"{'Verdict:':<13}{v.label}: {row.verdict_text}"
+        f"  margin   {format_bytes(bd.margin):>10}   {margin}",
+        f"  need     {format_bytes(bd.need):>10}   {of}",
+        f"{_label('Verdict:')}{v.label}: {row.verdict_text}"
         + (f", ≈{row.tokens_per_s:.0f} tokens/s" if row.tokens_per_s else ""),
     ]
-    if row.verdict in ("partial", "cpu", "none") and row.ram_need:
-        lines.append(f"{'':<13}needs {format_bytes(row.ram_need)} of system RAM for the part on the CPU")
+    if report.budgets and row.verdict in ("partial", "cpu", "none") and row.ram_need:
+        lines.append(
+            f"{_label('')}needs {format_bytes(row.ram_need)} of system RAM for the part on the CPU"
+        )
     return lines

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from gemmatui.commands._common import Target
     from gemmatui.core.catalog import Variant
+    from gemmatui.core.errors import OllamaError
     from gemmatui.core.types import PullProgress
 
 HELP = "download a Gemma 3 QAT model (default: the one recommended for this machine)"
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _pull(target: Target, variant: Variant, view: _LineView | _BarView) -> None:
-    from gemmatui.core.errors import OllamaPullError
+    from gemmatui.core.errors import OllamaError, OllamaPullError, OllamaUnavailable
     from gemmatui.core.hosts import is_local
 
     async with target.client() as client:
@@ -108,15 +109,81 @@ async def _pull(target: Target, variant: Variant, view: _LineView | _BarView) ->
 
             check_disk_space(variant, models_dir(target.server_env()))
         status = ""
-        async for progress in client.pull(variant.tag):
-            view.update(progress)
-            status = progress.status
-    if status != "success":
-        raise OllamaPullError(
-            variant.tag,
-            f"the pull of {variant.tag} ended before Ollama reported success; "
-            "run it again to resume",
+        try:
+            async for progress in client.pull(variant.tag):
+                view.update(progress)
+                status = progress.status
+            if status != "success":
+                raise OllamaPullError(
+                    variant.tag,
+                    f"the pull of {variant.tag} ended before Ollama reported success",
+                )
+        except OllamaUnavailable:
+            raise
+        except OllamaError as err:
+            explained = await explain_broken_pull(target.host, variant, err)
+            if explained is err:
+                raise
+            raise explained from err
+
+
+async def explain_broken_pull(host: str, variant: Variant, err: OllamaError) -> OllamaError:
+    """Say what to do about a pull that stopped mid-way.
+
+    A dropped connection, a stall or a stream that ended early can mean the server went
+    away, or only that this one pull broke off while the server runs on. One quick
+    ``GET /`` on a new connection (a pooled one may outlive a stopping server) tells
+    them apart: a server that is down must be started again (exit 3); one that is up
+    only needs the same pull again, which resumes. An error the server sent itself
+    (disk full, unknown tag) is returned as it is.
+
+    Args:
+        host: The server's base URL.
+        variant: What was being pulled.
+        err: What the pull raised.
+
+    Returns:
+        The error to raise: :class:`~gemmatui.core.errors.OllamaUnavailable` naming
+        ``ollama serve`` when the server no longer answers, else an error naming
+        ``gemmatui pull <key>``.
+    """
+    from gemmatui.core.errors import OllamaPullError, OllamaTimeout, OllamaUnavailable
+    from gemmatui.core.ollama import OllamaClient
+
+    broke_off = isinstance(err, OllamaTimeout) or _connection_dropped(err)
+    ended_early = isinstance(err, OllamaPullError) and err.__cause__ is None
+    if not (broke_off or ended_early):
+        return err
+    resume = f"run `gemmatui pull {variant.key}` again to resume"
+    async with OllamaClient(host) as probe:
+        running = await probe.is_running()
+    if not running:
+        return OllamaUnavailable(
+            f"Ollama at {host} stopped answering during the pull of {variant.tag}: "
+            f"start it again with `ollama serve`, then run `gemmatui pull {variant.key}` "
+            "to resume"
         )
+    if isinstance(err, OllamaTimeout):
+        what = "stalled (no progress for too long)"
+    elif ended_early:
+        what = "ended before Ollama reported success"
+    else:
+        what = "broke off (the connection dropped)"
+    return OllamaPullError(
+        variant.tag,
+        f"the pull of {variant.tag} {what}; Ollama still answers at {host}: {resume}",
+    )
+
+
+def _connection_dropped(err: OllamaError) -> bool:
+    """Whether ``err`` was a connection that broke during the stream (not the server's
+    own error line)."""
+    cause = err.__cause__
+    if cause is None:
+        return False
+    import httpx  # loaded already: the client made the request with it
+
+    return isinstance(cause, (httpx.NetworkError, httpx.RemoteProtocolError, ConnectionError))
 
 
 # --------------------------------------------------------------------------- disk space

@@ -123,7 +123,8 @@ def _check(key: str, value: Any, path: Path) -> Any:
         The value to keep (``num_ctx`` parsed to tokens, ``kv_cache_type`` normalised).
 
     Raises:
-        ConfigError: The value is not valid for the key (one line naming the file).
+        ConfigError: The value is not valid for the key (one line naming the file and
+            the key; ``host`` is checked with the same rules as ``--host``).
     """
     if key == "num_ctx":
         if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -147,6 +148,13 @@ def _check(key: str, value: Any, path: Path) -> Any:
         return _check_keep_alive(value, path)
     if not isinstance(value, str):
         raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
+    if key == "host":
+        from gemmatui.core.hosts import parse_host
+
+        try:
+            parse_host(value)  # kept as written: resolve_host parses it when it is used
+        except UsageError as err:
+            raise ConfigError(f"{path}: host: {err}") from None
     return value
 
 
@@ -167,7 +175,8 @@ def _read_table(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
     tomllib = _tomllib()  # imported only when there is a file to read
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        # "utf-8-sig": Windows editors (Notepad) may start the file with a byte-order mark.
+        return tomllib.loads(data.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid TOML ({err}); fix or delete the file") from None
 

@@ -9,7 +9,8 @@ in plain words in ``docs/fit.md``:
   x 2 x KV heads x head dim x bytes per element, cells padded to 256;
 * **compute** = one layer's FFN block and the attention masks for one micro-batch
   (flash attention on), or the f32 score matrix of a global layer (flash attention off);
-* **margin** = the 1 GiB llama-server's ``--fit`` keeps free on each GPU.
+* **margin** = the 1 GiB llama-server's ``--fit`` keeps free on each GPU (none on a
+  machine without a GPU: there ``need`` is the system RAM the model takes).
 
 The model fits fully on a GPU when ``weights + KV + compute + margin`` is at most what
 llama-server sees free: NVML's free memory minus the runner's CUDA context.
@@ -58,8 +59,8 @@ def _pad(cells: int) -> int:
 class FitSettings:
     """What Ollama will run with. ``None`` = let Ollama decide (its own default).
 
-    ``sources`` says where each value came from (``--ctx``, ``OLLAMA_KV_CACHE_TYPE``,
-    ``ollama serve (pid 42)``, ``Ollama default`` …) so the output can say so.
+    ``sources`` says where each value came from (``--ctx``, ``OLLAMA_KV_CACHE_TYPE of
+    ollama serve, pid 42``, ``Ollama default`` …) so the output can say so.
     """
 
     num_ctx: int | None = None
@@ -123,7 +124,8 @@ def settings_from_env(env: Mapping[str, str], source: str = "environment") -> Fi
     """Ollama's own settings, read from the server's (or our) environment.
 
     Only what is set counts; the rest stays at Ollama's defaults. ``source`` labels
-    where the environment came from (``ollama serve (pid 42)``, ``this shell``).
+    where the environment came from (``ollama serve, pid 42``, ``this shell``); a
+    setting's source reads ``OLLAMA_KV_CACHE_TYPE of ollama serve, pid 42``.
     A value Ollama itself would not understand never stops us: we do what Ollama does
     with it (a non-boolean flash-attention value counts as on, a bad number as unset)
     and say so in :attr:`FitSettings.warnings`.
@@ -146,30 +148,34 @@ def settings_from_env(env: Mapping[str, str], source: str = "environment") -> Fi
         try:
             return parse_count(value, name, minimum)
         except UsageError as err:
-            warnings.append(f"{err} ({source}); Ollama ignores it, so do we")
+            warnings.append(f"{err}; it comes from {source}, and Ollama ignores it, so do we")
             return None
 
     if (v := get("OLLAMA_KV_CACHE_TYPE")) is not None:
         try:
             kv = parse_kv_type(v, what="OLLAMA_KV_CACHE_TYPE")
-            settings = settings.with_source("kv_type", kv, f"OLLAMA_KV_CACHE_TYPE ({source})")
+            settings = settings.with_source("kv_type", kv, f"OLLAMA_KV_CACHE_TYPE of {source}")
         except UsageError:
             warnings.append(
-                f"OLLAMA_KV_CACHE_TYPE={v!r} ({source}) is no cache type llama-server knows: "
+                f"OLLAMA_KV_CACHE_TYPE={v!r} of {source} is no cache type llama-server knows: "
                 "it will refuse to load models; planned with f16"
             )
     if (v := get("OLLAMA_FLASH_ATTENTION")) is not None:
         text = v.strip().lower()
         fa = text not in _FALSE  # Go's envconfig.Bool: anything but a false value is true
         if text not in _TRUE | _FALSE:
-            warnings.append(f"OLLAMA_FLASH_ATTENTION={v!r} ({source}) is no boolean: Ollama reads it as on")
-        settings = settings.with_source("flash_attention", fa, f"OLLAMA_FLASH_ATTENTION ({source})")
+            warnings.append(
+                f"OLLAMA_FLASH_ATTENTION={v!r} of {source} is no boolean: Ollama reads it as on"
+            )
+        settings = settings.with_source(
+            "flash_attention", fa, f"OLLAMA_FLASH_ATTENTION of {source}"
+        )
     if (v := get("OLLAMA_NUM_PARALLEL")) is not None:
         if (n := number("OLLAMA_NUM_PARALLEL", v, 1)) is not None:
-            settings = settings.with_source("num_parallel", n, f"OLLAMA_NUM_PARALLEL ({source})")
+            settings = settings.with_source("num_parallel", n, f"OLLAMA_NUM_PARALLEL of {source}")
     if (v := get("OLLAMA_CONTEXT_LENGTH")) is not None:
         if (n := number("OLLAMA_CONTEXT_LENGTH", v, 1)) is not None:
-            settings = settings.with_source("num_ctx", n, f"OLLAMA_CONTEXT_LENGTH ({source})")
+            settings = settings.with_source("num_ctx", n, f"OLLAMA_CONTEXT_LENGTH of {source}")
     if (v := get("OLLAMA_GPU_OVERHEAD")) is not None:
         if (n := number("OLLAMA_GPU_OVERHEAD", v, 0)) is not None:
             settings = replace(settings, gpu_overhead=n)
@@ -242,7 +248,10 @@ class Breakdown:
 
     @property
     def need(self) -> int:
-        """Free memory llama-server must see for 100 % GPU: the allocation plus margin."""
+        """Free memory llama-server must see for 100 % GPU: the allocation plus margin.
+
+        Without a GPU the margin is 0, so this is the system RAM the model takes.
+        """
         return self.allocated + self.margin
 
     @property
@@ -284,11 +293,13 @@ def estimate(
     ubatch: int = 512,
     flash_attention: bool = True,
     cuda: bool = True,
+    margin: int = FIT_MARGIN,
 ) -> Breakdown:
     """Byte breakdown for ``variant`` at ``num_ctx`` (capped at the model's maximum).
 
     ``cuda``: the backend is CUDA/ROCm, where flash attention on a quantized cache
-    works on an f16 copy of one global layer's K and V.
+    works on an f16 copy of one global layer's K and V. ``margin``: what is kept free
+    beside the allocation (llama-server's 1 GiB per GPU; 0 when there is no GPU).
     """
     kv_type = parse_kv_type(kv_type)
     if num_parallel < 1 or ubatch < 1 or num_ctx < 1:
@@ -321,7 +332,7 @@ def estimate(
         kv_sliding=kv_sliding,
         compute=compute + f16_copy,
         kv_f16_copy=f16_copy,
-        margin=FIT_MARGIN,
+        margin=margin,
     )
 
 
@@ -522,6 +533,9 @@ def _estimate_for(
         ubatch=ub,
         flash_attention=fa,
         cuda=hw.backend in ("cuda", "rocm"),
+        # llama-server keeps its margin free on a GPU; without one nothing is kept
+        # back, and the need is what the model takes in system RAM.
+        margin=FIT_MARGIN if budgets else 0,
     )
 
 

@@ -43,7 +43,7 @@ class ServerEnv:
     Attributes:
         values: Only the :data:`SERVER_ENV_KEYS` that are set (blank values dropped).
             Missing keys mean Ollama's defaults apply.
-        source: For people, e.g. ``"ollama serve (pid 1234)"``,
+        source: For people, e.g. ``"ollama serve, pid 1234"``,
             ``"this shell's environment (could not read the server's: permission denied)"``
             or ``"assumed (remote host)"``.
         pid: The server process read, if any.
@@ -110,7 +110,9 @@ def read_server_env(
             continue
         if _server_port(server_env) != port:
             continue  # another server on this machine
-        return ServerEnv(_pick(server_env), f"ollama serve (pid {process.pid})", process.pid)
+        # No parentheses: a setting's source reads "OLLAMA_KV_CACHE_TYPE of <this>",
+        # and that often stands in parentheses itself.
+        return ServerEnv(_pick(server_env), f"ollama serve, pid {process.pid}", process.pid)
     why = (
         "could not read the server's: permission denied"
         if denied

@@ -47,10 +47,12 @@ def test_interrupted_pull_resumes_when_run_again(gemmatui: Run, fake: FakeOllama
     fake.add_fault("/api/pull", "drop", after=8)
     failed = gemmatui("pull", "gemma3:12b-it-qat")
     assert failed.returncode == 1
+    # The server is still up: nothing to start, only the same pull to run again.
     assert failed.stderr.splitlines()[-1] == (
-        "gemmatui: error: the connection to Ollama dropped while pulling gemma3:12b-it-qat; "
-        "run the pull again to resume"
+        "gemmatui: error: the pull of gemma3:12b-it-qat broke off (the connection dropped); "
+        f"Ollama still answers at {fake.url}: run `gemmatui pull 12b` again to resume"
     )
+    assert "ollama serve" not in failed.stderr
     share = fake.partial_bytes("12b") / GEMMA3_QAT["gemma3:12b-it-qat"].blob_bytes
     resumed = gemmatui("pull", "12b")
     assert resumed.returncode == 0
@@ -124,6 +126,61 @@ def test_ctrl_c_cancels_and_a_new_pull_resumes(
     fake.config.pull_step_seconds = 0
     resumed = gemmatui("pull", "27b")
     assert resumed.returncode == 0 and "resuming at" in resumed.stderr
+
+
+def test_server_that_stops_mid_pull_is_told_to_start_again(cli_env: dict, fake: FakeOllama) -> None:
+    fake.config.pull_step_seconds = 0.05
+    url = fake.url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gemmatui", "pull", "27b"],
+        cwd=REPO,
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while fake.partial_bytes("27b") == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        fake.stop()  # `ollama serve` went away mid-download
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3 and out == ""
+    last = err.splitlines()[-1]
+    assert last.startswith(
+        f"gemmatui: error: Ollama at {url} stopped answering during the pull of "
+        "gemma3:27b-it-qat: start it again with `ollama serve`, then run `gemmatui pull 27b` "
+        "to resume"
+    ), last
+
+
+def test_explain_broken_pull(fake: FakeOllama) -> None:
+    """A stream that ended early or stalled: the server's state decides the advice; an
+    error the server sent itself is kept as it is."""
+    import asyncio
+
+    from gemmatui.commands.pull import explain_broken_pull
+    from gemmatui.core.errors import OllamaPullError, OllamaTimeout, OllamaUnavailable
+
+    variant = get_variant("4b")
+    early = OllamaPullError(variant.tag, "the pull ended before Ollama reported success")
+    up = asyncio.run(explain_broken_pull(fake.url, variant, early))
+    assert isinstance(up, OllamaPullError) and "ollama serve" not in str(up)
+    assert str(up).endswith(
+        f"ended before Ollama reported success; Ollama still answers at {fake.url}: "
+        "run `gemmatui pull 4b` again to resume"
+    )
+    stalled = asyncio.run(explain_broken_pull(fake.url, variant, OllamaTimeout("no bytes")))
+    assert "stalled" in str(stalled) and "`gemmatui pull 4b` again" in str(stalled)
+    down = asyncio.run(explain_broken_pull(closed_port_url(), variant, early))
+    assert isinstance(down, OllamaUnavailable) and "`ollama serve`" in str(down)
+    try:
+        raise OllamaPullError(variant.tag, "Ollama could not pull it: no space") from ValueError()
+    except OllamaPullError as server_said:
+        assert asyncio.run(explain_broken_pull(fake.url, variant, server_said)) is server_said
 
 
 # --------------------------------------------------------------------------- disk space

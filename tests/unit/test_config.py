@@ -53,6 +53,9 @@ def test_update_round_trips_and_keeps_unknown_keys(tmp_path):
         ("keep_alive = nan", "finite"),
         ("keep_alive = -inf", "finite"),
         ("keep_alive = true", "keep_alive"),
+        ("host = 'ftp://example.com'", "host"),
+        ("host = 'example.com:99999'", "host"),
+        ("host = 'exa mple.com'", "host"),
     ],
 )
 def test_bad_files_give_one_line_usage_errors(tmp_path, body, needle):
@@ -163,3 +166,33 @@ def test_two_processes_writing_never_leave_a_broken_file(tmp_path):
         assert p.exitcode == 0
     final = load_settings(path)
     assert final.theme == "t39" or final.system_prompt == "p39"
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    """Windows editors (Notepad) may save UTF-8 with a byte-order mark."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + 'num_ctx = "32k"\nhost = "127.0.0.1:11500"\n'.encode())
+    assert load_settings(path) == Settings(num_ctx=32768, host="127.0.0.1:11500")
+    update_settings(path, model="gemma3:4b-it-qat")  # rewritten without it, keys kept
+    assert load_settings(path).num_ctx == 32768
+
+
+def test_a_bad_host_names_the_file_and_the_key(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('host = "http://127.0.0.1:99999"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert str(err.value).startswith(f"{path}: host: ")
+    assert "99999" in str(err.value) and err.value.exit_code == EXIT_USAGE
+    with pytest.raises(ConfigError, match="host"):
+        update_settings(tmp_path / "other.toml", host="ftp://example.com")
+    assert not (tmp_path / "other.toml").exists()
+
+
+@pytest.mark.parametrize(
+    "host", ["", "example.com", ":8080", "https://example.com/ollama/", "[::1]"]
+)
+def test_good_hosts_are_kept_as_written(tmp_path, host):
+    path = tmp_path / "config.toml"
+    path.write_text(f'host = "{host}"\n', encoding="utf-8")
+    assert load_settings(path).host == host

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -181,10 +182,10 @@ def test_settings_from_ollama_env():
             "OLLAMA_NUM_PARALLEL": "2",
             "OLLAMA_CONTEXT_LENGTH": "8192",
         },
-        "ollama serve (pid 7)",
+        "ollama serve, pid 7",
     )
     assert (s.kv_type, s.flash_attention, s.num_parallel, s.num_ctx) == ("q8_0", True, 2, 8192)
-    assert s.sources["kv_type"] == "OLLAMA_KV_CACHE_TYPE (ollama serve (pid 7))"
+    assert s.sources["kv_type"] == "OLLAMA_KV_CACHE_TYPE of ollama serve, pid 7"
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ def test_settings_from_ollama_env():
 )
 def test_odd_ollama_env_is_taken_as_ollama_takes_it(name, value, effect):
     """The server's settings are facts, not our input: warn, never refuse."""
-    s = settings_from_env({name: value}, "ollama serve (pid 9)")
+    s = settings_from_env({name: value}, "ollama serve, pid 9")
     field, expected = effect
     assert getattr(s, field) == expected
     assert len(s.warnings) == 1 and name in s.warnings[0] and "pid 9" in s.warnings[0]
@@ -276,6 +277,44 @@ def test_no_gpu_means_cpu_only_and_no_recommendation():
     assert {r.verdict for r in report.rows} <= {"cpu", "none"}
     assert report.fallback is not None
     assert "no GPU" in report.reason
+
+
+def test_cpu_only_need_is_one_figure_in_the_table_and_the_json():
+    """Without a GPU there is no GPU margin: ``need`` (JSON, and ``models --json``'s
+    ``need_bytes``) is the RAM the model takes, the figure the table shows."""
+    from gemmatui.commands.fit_render import render_report
+    from gemmatui.core.units import format_bytes
+
+    report = plan(machine(ram_gib=32), FitSettings(num_ctx=8192))
+    obj = report_to_json(report)
+    table = render_report(report)
+    shown = dict(re.findall(r"^ . (\d+B) +(\S+ \S+)  ", table, re.M))  # MODEL -> NEED
+    assert len(shown) == 4
+    for row, v in zip(report.rows, obj["variants"]):
+        b = v["bytes"]
+        assert b["margin"] == 0
+        assert b["need"] == b["weights"] + b["kv"] + b["compute"] == row.breakdown.allocated
+        if v["verdict"] == "cpu":
+            assert b["need"] == v["ram_need_bytes"]
+        assert shown[row.variant.params] == format_bytes(b["need"])
+    assert "compute + margin" not in table
+
+
+def test_settings_line_says_where_each_setting_came_from_without_nesting():
+    from gemmatui.commands.fit_render import render_report
+
+    env = {"OLLAMA_CONTEXT_LENGTH": "8192", "OLLAMA_KV_CACHE_TYPE": "q8_0"}
+    s = layered_settings(env, "ollama serve, pid 42")
+    text = render_report(plan(machine(RTX3090), s))
+    line = next(x for x in text.splitlines() if x.startswith("Settings"))
+    assert "context 8k from OLLAMA_CONTEXT_LENGTH of ollama serve, pid 42" in line
+    assert "KV cache q8_0 from OLLAMA_KV_CACHE_TYPE of ollama serve, pid 42" in line
+    assert "(" not in line, line
+
+
+def test_gpu_need_keeps_its_margin():
+    row = plan(machine(RTX3090), FitSettings(num_ctx=32768)).row("27b")
+    assert row.breakdown.margin == GiB and row.breakdown.need == row.breakdown.allocated + GiB
 
 
 def test_tiny_machine_fits_nothing():

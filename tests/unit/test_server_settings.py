@@ -53,7 +53,7 @@ def test_reads_the_serve_process_environment() -> None:
     found = read_server_env(LOCAL, processes=procs, env={"OLLAMA_KV_CACHE_TYPE": "q4_0"})
     assert found == ServerEnv(
         {"OLLAMA_KV_CACHE_TYPE": "q8_0", "OLLAMA_FLASH_ATTENTION": "1"},
-        "ollama serve (pid 1234)",
+        "ollama serve, pid 1234",
         1234,
     )
 
@@ -148,7 +148,7 @@ def test_a_real_ollama_serve_process_is_found_through_proc(tmp_path: Path) -> No
             time.sleep(0.05)
         assert found.pid == proc.pid
         assert found.values["OLLAMA_KV_CACHE_TYPE"] == "q8_0"
-        assert found.source == f"ollama serve (pid {proc.pid})"
+        assert found.source == f"ollama serve, pid {proc.pid}"
     finally:
         proc.kill()
         proc.wait()
