@@ -42,7 +42,9 @@ kind                   effect
 a drop or an error are kept per blob digest, and a new pull continues from them. A tag
 that is not in the fake registry fails like the real one
 (``pulling manifest`` then ``{"error":"pull model manifest: file does not exist"}``).
-Use :func:`closed_port_url` for "connection refused".
+Use :func:`closed_port_url` for "connection refused", and :class:`FakeLlamaServer` for
+a server that is not Ollama (llama.cpp's llama-server: 404 with an error object to every
+``/api/*`` path).
 """
 
 from __future__ import annotations
@@ -1242,6 +1244,87 @@ class _Handler(BaseHTTPRequestHandler):
         release()
         self._line(self._final(name, "", reason, metrics()))
         self._end_stream()
+
+
+# --------------------------------------------------------------------------- not Ollama
+
+
+LLAMA_SERVER_NOT_FOUND = {
+    "error": {"message": "File Not Found", "type": "not_found_error", "code": 404}
+}
+
+
+class FakeLlamaServer:
+    """A server that is not Ollama: llama.cpp's ``llama-server`` as far as a client of
+    Ollama's API can tell (``/work/shared/reference/llama-server.md``).
+
+    ``GET /health`` answers ``{"status": "ok"}``, ``GET /props`` its settings, and every
+    other path (every ``/api/*`` one included) 404 with an OpenAI-style error *object*
+    ``{"error": {"message": "File Not Found", "type": "not_found_error", "code": 404}}``.
+    ``health=False`` makes ``/health`` and ``/props`` 404 too (some other server).
+    Use it like :class:`FakeOllama`: ``with FakeLlamaServer() as server: server.url``.
+    """
+
+    def __init__(self, *, health: bool = True) -> None:
+        self.health = health
+        self.paths: list[str] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._url = ""
+
+    def __enter__(self) -> FakeLlamaServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                path = self.path.split("?", 1)[0]
+                owner.paths.append(path)
+                status, body = 404, LLAMA_SERVER_NOT_FOUND
+                if owner.health and path == "/health":
+                    status, body = 200, {"status": "ok"}
+                elif owner.health and path == "/props":
+                    status, body = 200, {
+                        "default_generation_settings": {"n_ctx": 4096},
+                        "total_slots": 1,
+                        "model_path": "/models/gemma-3-270m-it-Q4_K_M.gguf",
+                        "chat_template": "",
+                        "modalities": {"vision": False},
+                    }
+                data = _dumps(body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _answer
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:40123`` (still known once stopped)."""
+        if not self._url:
+            raise RuntimeError("FakeLlamaServer is not started")
+        return self._url
 
 
 # --------------------------------------------------------------------------- command line

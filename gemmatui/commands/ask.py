@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
     from gemmatui.commands._common import Target
-    from gemmatui.core.types import ChatStats
+    from gemmatui.core.types import ChatStats, InstalledModel
 
 HELP = "ask a Gemma 3 model one question and stream the reply to stdout"
 
@@ -24,11 +24,29 @@ line (like `ollama run`); with `-` as the prompt, stdin is the whole prompt:
   gemmatui ask - < question.txt
 
 Every request carries the planned context (--ctx, else config num_ctx, else the
-context the fit expects Ollama to use here) and the config's keep_alive.
+context the fit expects Ollama to use here), capped at what the model reads, and
+the config's keep_alive.
 
-exit codes: 0 ok, 2 usage error, 3 Ollama unreachable, 4 model not installed,
-5 the reply failed (the model did not load, or the reply broke off: the text
-received so far is still printed), 130 Ctrl-C."""
+On a terminal, control sequences in the reply are removed; through a pipe or into
+a file the reply is written as the model sent it (it is data for a program).
+
+exit codes: 0 ok, 2 usage error, 3 Ollama unreachable (or the server is not
+Ollama), 4 model not installed, 5 the reply failed (the model did not load, the
+reply broke off, or nothing came for --timeout seconds: the text received so far
+is still printed), 130 Ctrl-C. With --json, every outcome is one JSON object on
+stdout with "error" and "exit_code"."""
+
+#: The smallest context ``ask`` sends: llama.cpp sizes its KV cache in steps of 256
+#: cells, so a smaller context saves nothing and leaves no room for a reply.
+MIN_CTX = 256
+#: The largest: what the Gemma 3 models with the longest context (4B, 12B, 27B) read.
+MAX_CTX = 131072
+#: Ollama gives a model that reads images at least this context (``llm/server.go``).
+VISION_MIN_CTX = 2048
+#: Ollama's ``seed`` option is a Go ``int`` (64 bits).
+SEED_RANGE = (-(2**63), 2**63 - 1)
+#: ``--timeout``'s default: long enough for a 27B load from a slow disk.
+DEFAULT_TIMEOUT = 300.0
 
 
 def temperature(text: str) -> float:
@@ -49,6 +67,51 @@ def temperature(text: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, not {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """``--seed``'s type: a whole number that fits Ollama's ``seed`` (a Go ``int64``).
+
+    Raises:
+        argparse.ArgumentTypeError: Not such a number.
+
+    >>> seed("42"), seed("-1")
+    (42, -1)
+    >>> seed("99999999999999999999999")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be a whole number from -9223372036854775808 to ..., not '9...'
+    """
+    low, high = SEED_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from {low} to {high}, not {text!r}"
+        )
+    return value
+
+
+def timeout(text: str) -> float:
+    """``--timeout``'s type: a finite number of seconds above 0.
+
+    Raises:
+        argparse.ArgumentTypeError: Not such a number.
+
+    >>> timeout("2.5")
+    2.5
+    >>> timeout("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be a number of seconds above 0, not '0'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
     return value
 
 
@@ -74,7 +137,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ctx",
         metavar="N",
-        help="context length, e.g. 8k or 32768 (default: config, else the fit's)",
+        help="context length from 256 to 128k, e.g. 8k or 32768, capped at the model's "
+        "maximum (default: config, else the fit's)",
     )
     p.add_argument("--system", metavar="TEXT", help="system prompt (default: config system_prompt)")
     p.add_argument(
@@ -83,93 +147,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="T",
         help="sampling temperature, 0 or more (model default: 1.0)",
     )
-    p.add_argument("--seed", type=int, metavar="N", help="random seed, for repeatable replies")
+    p.add_argument(
+        "--seed",
+        type=seed,
+        metavar="N",
+        help="random seed (a 64-bit integer), for repeatable replies",
+    )
     p.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object (model, response, stats) at the end",
+        help="print one JSON object (model, response, stats, error, exit_code) at the end, "
+        "whatever the outcome",
     )
     p.add_argument(
         "--stats", action="store_true", help="print a speed line on stderr after the reply"
     )
+    p.add_argument(
+        "--timeout",
+        type=timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up (exit 5, keeping the text so far) when Ollama sends nothing for this "
+        f"long, the model load before the first token included (default: {DEFAULT_TIMEOUT:g})",
+    )
     add_host_argument(p)
-
-
-# --------------------------------------------------------------------------- terminal safety
-
-
-class ControlFilter:
-    """Removes terminal control sequences from streamed text, across chunk boundaries.
-
-    Drops ESC sequences (CSI ``ESC [ … final``, OSC ``ESC ] … BEL/ST``, DCS/SOS/PM/APC
-    strings, two- and three-character escapes), their 8-bit C1 forms, and every other
-    C0/C1 control character except newline and tab. A sequence split between two
-    chunks is still recognised: the parser state carries over.
-
-    >>> f = ControlFilter()
-    >>> f.feed("red \\x1b[3"), f.feed("1mtext\\x1b[0m\\r\\n"), f.feed("\\x1b]0;title\\x07ok\\tdone")
-    ('red ', 'text\\n', 'ok\\tdone')
-    """
-
-    _TEXT, _ESC, _CSI, _INTERMEDIATE, _STRING, _STRING_ESC = range(6)
-    _STRING_STARTERS = frozenset("]PX^_")
-    _C1_STRINGS = frozenset("\x90\x98\x9d\x9e\x9f")
-    # An unterminated string would swallow the rest of the reply; give up after this.
-    MAX_STRING = 4096
-
-    def __init__(self) -> None:
-        self._state = self._TEXT
-        self._string_length = 0
-
-    def feed(self, text: str) -> str:
-        """Return the printable part of ``text``, remembering an unfinished sequence."""
-        out: list[str] = []
-        for char in text:
-            self._step(char, out)
-        return "".join(out)
-
-    def _step(self, char: str, out: list[str]) -> None:
-        code = ord(char)
-        state = self._state
-        if state == self._TEXT:
-            if char == "\x1b":
-                self._state = self._ESC
-            elif char == "\x9b":
-                self._state = self._CSI
-            elif char in self._C1_STRINGS:
-                self._start_string()
-            elif char in "\n\t" or not (code < 0x20 or 0x7F <= code <= 0x9F):
-                out.append(char)
-        elif state == self._ESC:
-            if char == "[":
-                self._state = self._CSI
-            elif char in self._STRING_STARTERS:
-                self._start_string()
-            elif 0x20 <= code <= 0x2F:
-                self._state = self._INTERMEDIATE
-            elif 0x30 <= code <= 0x7E:
-                self._state = self._TEXT
-            elif char != "\x1b":
-                self._state = self._TEXT
-                self._step(char, out)
-        elif state in (self._CSI, self._INTERMEDIATE):
-            final = (0x40 if state == self._CSI else 0x30) <= code <= 0x7E
-            if final:
-                self._state = self._TEXT
-            elif not 0x20 <= code <= 0x3F:
-                self._state = self._TEXT
-                self._step(char, out)
-        else:  # inside an OSC/DCS/... string, or just after an ESC in one
-            self._string_length += 1
-            ends = char in "\x07\x9c" or (state == self._STRING_ESC and char == "\\")
-            if ends or self._string_length > self.MAX_STRING:
-                self._state = self._TEXT
-            else:
-                self._state = self._STRING_ESC if char == "\x1b" else self._STRING
-
-    def _start_string(self) -> None:
-        self._state = self._STRING
-        self._string_length = 0
 
 
 # --------------------------------------------------------------------------- command
@@ -213,41 +214,79 @@ def read_prompt(words: list[str], stdin: BinaryIO | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Ask, stream, and map failures to the documented exit codes."""
+    """Ask, stream, and map failures to the documented exit codes.
+
+    With ``--json`` every outcome that gets this far (argparse's own errors do not)
+    prints exactly one JSON object: the reply, or as much of it as came, and the error
+    and exit code (see :meth:`_Output.print_json`). The error is raised on for the CLI
+    to print on stderr and exit with.
+    """
     import asyncio
 
     from gemmatui.commands._common import load_target, name_the_host, parse_ctx_option
     from gemmatui.core.catalog import model_tag
+    from gemmatui.core.errors import EXIT_INTERRUPTED, GemmaTuiError
 
-    ctx = parse_ctx_option(args.ctx)
-    prompt = read_prompt(args.prompt, sys.stdin.buffer if sys.stdin is not None else None)
-    target = load_target(args)
-    name = args.model or target.settings.model
-    model = model_tag(name) if name else None
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")
     output = _Output(sys.stdout, as_json=args.json)
     try:
+        ctx = _checked_ctx(parse_ctx_option(args.ctx), "--ctx")
+        prompt = read_prompt(args.prompt, sys.stdin.buffer if sys.stdin is not None else None)
+        target = load_target(args)
+        name = args.model or target.settings.model
+        model = model_tag(name) if name else None
+        output.model = model
         with name_the_host(target):
             asyncio.run(_ask(args, target, model, prompt, ctx, output))
+    except GemmaTuiError as err:
+        output.end_line()
+        output.print_json(None, str(err), err.exit_code)
+        raise
     except KeyboardInterrupt:
         output.end_line()
-        output.print_json(None, "interrupted")
+        output.print_json(None, "interrupted", EXIT_INTERRUPTED)
         raise
     return 0
 
 
-class _Output:
-    """Writes the reply: streamed (filtered on a terminal) or collected for ``--json``.
+def _checked_ctx(value: int | None, source: str) -> int | None:
+    """A context from ``--ctx`` or the config, refused outside ``MIN_CTX``..``MAX_CTX``.
 
-    ``model`` and ``num_ctx`` are set once the request is under way; from then on
-    ``--json`` prints one object however the reply ends (done, failed or interrupted).
+    Raises:
+        UsageError: Out of range (``source`` names where the value came from).
+
+    >>> _checked_ctx(8192, "--ctx"), _checked_ctx(None, "--ctx")
+    (8192, None)
+    >>> _checked_ctx(3, "--ctx")
+    Traceback (most recent call last):
+    gemmatui.core.errors.UsageError: --ctx 3 is out of range: a context is from 256 to 128k tokens
+    """
+    if value is None or MIN_CTX <= value <= MAX_CTX:
+        return value
+    from gemmatui.core.errors import UsageError
+    from gemmatui.core.units import format_ctx
+
+    raise UsageError(
+        f"{source} {format_ctx(value)} is out of range: a context is from {MIN_CTX} "
+        f"to {format_ctx(MAX_CTX)} tokens"
+    )
+
+
+class _Output:
+    """Writes the reply: streamed (sanitised on a terminal) or collected for ``--json``.
+
+    A reply streamed to a terminal goes through :class:`gemmatui.core.text.Sanitizer`
+    (a model's text must never drive the terminal); through a pipe or into a file it
+    is written as received, because it is data for a program. ``--json`` escapes it.
     """
 
     def __init__(self, stream: TextIO, *, as_json: bool) -> None:
+        from gemmatui.core.text import Sanitizer
+
         self.stream = stream
         self.as_json = as_json
-        self.filter = ControlFilter() if stream.isatty() else None
+        self.sanitizer = Sanitizer() if not as_json and stream.isatty() else None
         self.text: list[str] = []
         self.model: str | None = None
         self.num_ctx: int | None = None
@@ -258,7 +297,7 @@ class _Output:
         self.text.append(text)
         if self.as_json or not text:
             return
-        shown = self.filter.feed(text) if self.filter else text
+        shown = self.sanitizer.feed(text) if self.sanitizer else text
         if shown:
             self.stream.write(shown)
             self.stream.flush()
@@ -271,13 +310,16 @@ class _Output:
             self.stream.flush()
             self._open_line = False
 
-    def print_json(self, stats: ChatStats | None, error: str | None) -> None:
-        """With ``--json``, print the one object: the reply so far, its stats, any error.
+    def print_json(self, stats: ChatStats | None, error: str | None, exit_code: int) -> None:
+        """With ``--json``, print the one object: the reply so far, its stats, the outcome.
 
-        Does nothing without ``--json``, before the request is under way, or once the
-        object is printed (a Ctrl-C after the reply must not print a second one).
+        Keys: ``model`` and ``num_ctx`` (``null`` when the failure came before they were
+        known), ``response`` (the text received, complete or not), ``stats`` (``null``
+        unless the reply finished), ``error`` (``null`` on success) and ``exit_code``.
+        Does nothing without ``--json`` or once the object is printed (a Ctrl-C after
+        the reply must not print a second one).
         """
-        if not self.as_json or self._json_printed or self.model is None or self.num_ctx is None:
+        if not self.as_json or self._json_printed:
             return
         self._json_printed = True
         import json
@@ -287,10 +329,12 @@ class _Output:
             "num_ctx": self.num_ctx,
             "response": "".join(self.text),
             "stats": None if stats is None else _stats_dict(stats),
+            "error": error,
+            "exit_code": exit_code,
         }
-        if error is not None:
-            obj["error"] = error
-        self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        # ASCII only: non-ASCII text, C1 controls and bidi marks travel as \u escapes, so
+        # the object is safe on a terminal and survives any output encoding.
+        self.stream.write(json.dumps(obj) + "\n")
         self.stream.flush()
 
 
@@ -302,20 +346,31 @@ async def _ask(
     ctx: int | None,
     output: _Output,
 ) -> None:
-    """Resolve what is still open (model, context) with Ollama and the fit, then stream."""
+    """Check the server is Ollama, resolve the model and context, then stream."""
     from gemmatui.commands._common import choose_installed, fit_report
-    from gemmatui.core.errors import EXIT_GENERATION, ModelNotFound, OllamaError, OllamaHTTPError
-    from gemmatui.core.ollama import gemma_installed
+    from gemmatui.core.errors import (
+        EXIT_GENERATION,
+        EXIT_OK,
+        ModelNotFound,
+        OllamaError,
+        OllamaHTTPError,
+        OllamaTimeout,
+    )
+    from gemmatui.core.ollama import OllamaClient, gemma_installed
 
-    num_ctx = ctx or target.settings.num_ctx
-    async with target.client() as client:
+    explicit = "--ctx" if ctx else "config num_ctx" if target.settings.num_ctx else None
+    num_ctx = ctx or _checked_ctx(target.settings.num_ctx, "config num_ctx")
+    async with OllamaClient(target.host, read_timeout=args.timeout) as client:
+        await client.version()  # is it Ollama at all? (NotOllama: exit 3)
+        models = await client.list_models()
         if model is None or num_ctx is None:
-            installed = gemma_installed(await client.list_models()) if model is None else {}
+            installed = gemma_installed(models)
             report = fit_report(target, ctx=ctx, installed=installed)
             num_ctx = num_ctx or report.settings.num_ctx
             if model is None:
                 model = choose_installed(report, installed).variant.tag
         assert num_ctx is not None  # the fit always resolves a context
+        num_ctx = _fitted_ctx(model, num_ctx, models, say=explicit is not None)
         system = args.system if args.system is not None else target.settings.system_prompt
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": prompt}
@@ -338,16 +393,60 @@ async def _ask(
                 output.write(chunk.content)
                 if chunk.stats is not None:
                     stats = chunk.stats
+        except OllamaTimeout as err:
+            raise OllamaTimeout(f"{err} (or give it longer: --timeout SECONDS)") from err
         except OllamaError as err:
-            output.end_line()
             if isinstance(err, OllamaHTTPError) and not isinstance(err, ModelNotFound):
                 err.exit_code = EXIT_GENERATION  # the model failed to load or run: no reply
-            output.print_json(None, str(err))
             raise
     output.end_line()
-    output.print_json(stats, None)
+    output.print_json(stats, None, EXIT_OK)
     if args.stats and stats is not None:
         print(stats_line(model, num_ctx, stats), file=sys.stderr)
+
+
+def _fitted_ctx(
+    model: str, num_ctx: int, installed: list[InstalledModel], *, say: bool
+) -> int:
+    """``num_ctx`` as the model will really run it: at most what it reads, and at least
+    ``VISION_MIN_CTX`` for a model that reads images (Ollama applies both limits itself;
+    sending the real value keeps the request, ``--json`` and ``--stats`` truthful).
+
+    The model's maximum is the installed blob's ``context_length`` (``/api/tags``), else
+    the catalogue's; unknown for other tags, which are sent as they are.
+
+    Args:
+        model: The full tag.
+        num_ctx: The planned context.
+        installed: What ``/api/tags`` lists.
+        say: The user asked for this context (``--ctx`` or the config): say on stderr,
+            once, when it is changed. The fit's default is adjusted silently.
+    """
+    from gemmatui.core.catalog import find_variant
+    from gemmatui.core.units import format_ctx
+
+    variant = find_variant(model)
+    row = next((m for m in installed if m.name == model), None)
+    most = (row.context_length if row else None) or (
+        variant.arch.context_length if variant else None
+    )
+    vision = (variant.arch.vision if variant else False) or (
+        row is not None and "vision" in row.capabilities
+    )
+    name = variant.key if variant else model
+    fitted, note = num_ctx, ""
+    if most is not None and num_ctx > most:
+        fitted = most
+        note = f"{name} reads at most {format_ctx(most)} tokens; using {format_ctx(most)}"
+    elif vision and num_ctx < VISION_MIN_CTX:
+        fitted = VISION_MIN_CTX
+        note = (
+            f"Ollama runs {name}, which reads images, with at least "
+            f"{format_ctx(VISION_MIN_CTX)} tokens; using {format_ctx(VISION_MIN_CTX)}"
+        )
+    if say and fitted != num_ctx:
+        print(f"gemmatui: {note}", file=sys.stderr)
+    return fitted
 
 
 def _stats_dict(stats: ChatStats) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gemmatui.commands._common import Target
     from gemmatui.core.fit import FitReport
     from gemmatui.core.types import InstalledModel, ModelDetails, RunningModel
 
@@ -17,7 +18,9 @@ List the Gemma 3 QAT variants installed in Ollama, their size, and whether each
 fits this machine at the planned context (--ctx, else config num_ctx, else the
 context Ollama would pick here), with the same estimate as `gemmatui fit`.
 
-exit codes: 0 ok, 2 usage error, 3 Ollama unreachable."""
+exit codes: 0 ok, 2 usage error, 3 Ollama unreachable (or the server is not
+Ollama), 130 Ctrl-C. With --json, every outcome is one JSON object on stdout with
+"error" and "exit_code"."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,22 +34,55 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--ctx", metavar="N", help="context length to check the fit at (e.g. 32k)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (with error and exit_code), whatever the outcome",
+    )
     add_host_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Ask Ollama what is installed and loaded, plan the fit, print the table."""
+    """Ask Ollama what is installed and loaded, plan the fit, print the table.
+
+    With ``--json`` a failure after argument parsing still prints one object (see
+    :func:`error_json`) before the error is raised on for the CLI to report.
+    """
+    from gemmatui.commands._common import load_target
+    from gemmatui.core.errors import EXIT_INTERRUPTED, GemmaTuiError
+
+    host: str | None = None
+    try:
+        target = load_target(args)
+        host = target.host
+        obj, text = _query(args, target)
+    except GemmaTuiError as err:
+        if args.json:
+            _print_json(error_json(host, str(err), err.exit_code))
+        raise
+    except KeyboardInterrupt:
+        if args.json:
+            _print_json(error_json(host, "interrupted", EXIT_INTERRUPTED))
+        raise
+    if args.json:
+        _print_json(obj)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _query(args: argparse.Namespace, target: Target) -> tuple[dict[str, Any], str]:
+    """Talk to Ollama and plan: the ``--json`` object and the table, one of them used."""
     import asyncio
 
-    from gemmatui.commands._common import fit_report, load_target, name_the_host, parse_ctx_option
+    from gemmatui.commands._common import fit_report, name_the_host, parse_ctx_option
     from gemmatui.core.ollama import gemma_installed
 
     ctx = parse_ctx_option(args.ctx)
-    target = load_target(args)
 
     async def query() -> tuple[dict[str, InstalledModel], list[ModelDetails], list[RunningModel]]:
         async with target.client() as client:
+            await client.version()  # is it Ollama at all? (NotOllama: exit 3)
             installed = gemma_installed(await client.list_models())
             details = await asyncio.gather(*(client.show(tag) for tag in installed))
             return installed, list(details), await client.ps()
@@ -57,13 +93,36 @@ def run(args: argparse.Namespace) -> int:
     report = fit_report(target, ctx=ctx, installed=installed, details=by_tag)
     loaded = {r.name: r for r in running}
     if args.json:
-        import json
+        return as_json(report, installed, loaded, target.host), ""
+    return {}, render(report, installed, loaded, target.host)
 
-        json.dump(as_json(report, installed, loaded, target.host), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render(report, installed, loaded, target.host))
-    return 0
+
+def _print_json(obj: dict[str, Any]) -> None:
+    import json
+
+    json.dump(obj, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def error_json(host: str | None, error: str, exit_code: int) -> dict[str, Any]:
+    """The ``--json`` object of a failure: every key of :func:`as_json`, the data ones
+    ``null`` (not ``[]``, which would read as "nothing installed"), and the error.
+
+    >>> error_json(None, "cannot reach Ollama", 3)["exit_code"]
+    3
+    """
+    return {
+        "host": host,
+        "num_ctx": None,
+        "num_ctx_source": None,
+        "kv_cache_type": None,
+        "models": None,
+        "not_installed": None,
+        "recommended": None,
+        "error": error,
+        "exit_code": exit_code,
+    }
 
 
 def _loaded_text(running: RunningModel | None) -> str:
@@ -165,4 +224,6 @@ def as_json(
         "models": models,
         "not_installed": [r.variant.key for r in report.rows if r.variant.tag not in installed],
         "recommended": None if pick is None else pick.variant.key,
+        "error": None,
+        "exit_code": 0,
     }

@@ -57,6 +57,20 @@ class OllamaUnavailable(OllamaError):
     exit_code = EXIT_UNREACHABLE
 
 
+class NotOllama(OllamaUnavailable):
+    """Something answers at the host, but it is not Ollama (``/api/version`` is not
+    Ollama's): llama.cpp's llama-server, another service, a wrong path. No Ollama is
+    reachable there, hence the same exit code as :class:`OllamaUnavailable`.
+
+    Attributes:
+        looks_like: What the server seems to be (``"llama.cpp's llama-server"``), or ``""``.
+    """
+
+    def __init__(self, message: str, looks_like: str = "") -> None:
+        self.looks_like = looks_like
+        super().__init__(message)
+
+
 class OllamaTimeout(OllamaError):
     """The server accepted the connection but stopped sending (read timeout)."""
 

@@ -13,6 +13,8 @@ exception types:
 what happened                                            raised
 =======================================================  ==========================
 nothing listens / connect timed out                      ``OllamaUnavailable``
+something answers but not as Ollama (``/api/version``
+fails; llama.cpp's llama-server answers 404 to /api/*)   ``NotOllama`` (exit 3)
 HTTP 404 (model not installed)                           ``ModelNotFound``
 other HTTP error status                                  ``OllamaHTTPError``
 no byte for ``read_timeout`` seconds                     ``OllamaTimeout``
@@ -26,12 +28,21 @@ is not valid UTF-8, a NaN or infinite number)            ``UsageError``
 Timeouts are explicit: connecting fails after ``connect_timeout`` seconds, while a
 read may wait ``read_timeout`` seconds because the first token of a chat can wait
 for a model load that takes minutes on a slow disk.
+
+Text a server sends (error messages, in-band ``{"error": ...}`` lines) is untrusted: it
+goes through :func:`gemmatui.core.text.sanitize_line` before it is put in a message.
+
+``import ollama`` builds a module-level client from the raw ``OLLAMA_HOST``, with a
+stricter parser than Ollama's (``"127.0.0.1:11434 "`` fails there): the package is only
+imported through :func:`_import_ollama`, which never lets it see a raw value.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -40,6 +51,7 @@ from typing import Any
 from gemmatui.core.catalog import VARIANTS
 from gemmatui.core.errors import (
     ModelNotFound,
+    NotOllama,
     OllamaError,
     OllamaHTTPError,
     OllamaPullError,
@@ -48,7 +60,8 @@ from gemmatui.core.errors import (
     OllamaUnavailable,
     UsageError,
 )
-from gemmatui.core.hosts import is_local
+from gemmatui.core.hosts import is_local, parse_host
+from gemmatui.core.text import sanitize_line
 from gemmatui.core.types import (
     ChatChunk,
     ChatStats,
@@ -68,6 +81,8 @@ _QUICK_READ_TIMEOUT = 30.0
 
 _START_HINT = "is Ollama running? start it with `ollama serve`"
 _NS = 1e-9
+# Held while ``ollama`` is imported with a cleaned-up OLLAMA_HOST (see _import_ollama).
+_IMPORT_LOCK = threading.Lock()
 
 
 class OllamaClient:
@@ -142,8 +157,7 @@ class OllamaClient:
         return self._client
 
     def _make_official(self) -> Any:
-        import ollama
-
+        ollama = _import_ollama()
         return ollama.AsyncClient(host=self.host, **self._settings())
 
     async def aclose(self) -> None:
@@ -182,7 +196,12 @@ class OllamaClient:
 
         return httpx.AsyncClient(base_url=self.host, **self._settings())
 
-    async def _get_json(self, path: str) -> Any:
+    async def _get(self, path: str) -> Any:
+        """``GET path`` with the quick read timeout: the ``httpx.Response`` of a 2xx answer.
+
+        Raises:
+            OllamaHTTPError: An error status, with the server's message (sanitised).
+        """
         client = await self._httpx()
         import httpx  # loaded by _httpx
 
@@ -191,13 +210,81 @@ class OllamaClient:
         )
         try:
             response = await client.get(path, timeout=quick)
-            if response.status_code >= 400:
-                raise _status_error(response.status_code, _error_text(response.text), model=None)
-            return response.json()
-        except OllamaError:
-            raise
         except Exception as exc:
             raise self._translate(exc) from exc
+        if response.status_code >= 400:
+            raise _status_error(response.status_code, _error_text(response.text), model=None)
+        return response
+
+    async def _get_json(self, path: str) -> Any:
+        response = await self._get(path)
+        try:
+            return response.json()
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    async def _probe(self, path: str) -> Any:
+        """``GET path`` as JSON, for telling what a server is; ``None`` on any failure.
+
+        Reads with the connect timeout: a server that answers at all answers these at once.
+        """
+        client = await self._httpx()
+        import httpx  # loaded by _httpx
+
+        try:
+            response = await client.get(path, timeout=self.connect_timeout)
+            return response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    async def _not_ollama(self, answer: str) -> NotOllama:
+        """The error for a server that answered ``/api/version`` not as Ollama does.
+
+        Asks ``/props`` and ``/health`` to name what answered instead: llama.cpp's
+        llama-server answers both (``/health``: ``{"status": "ok"}``; ``/props``: its
+        ``default_generation_settings`` and ``model_path``).
+
+        Args:
+            answer: What the server answered, for the message (``"404 to /api/version:
+                File Not Found"``).
+        """
+        props = await self._probe("/props")
+        health = await self._probe("/health")
+        llama_props = isinstance(props, dict) and (
+            "default_generation_settings" in props or "model_path" in props
+        )
+        llama_health = isinstance(health, dict) and health.get("status") == "ok"
+        looks_like = "llama.cpp's llama-server" if llama_props or llama_health else ""
+        text = f"the server at {self.host} is not Ollama (it answered {answer})"
+        if looks_like:
+            text += f"; it looks like {looks_like}"
+        text += "; point --host or OLLAMA_HOST at an Ollama server (default port 11434)"
+        return NotOllama(text, looks_like)
+
+    async def _failure(
+        self,
+        exc: Exception,
+        *,
+        model: str | None = None,
+        partial: str | None = None,
+        pulling: bool = False,
+    ) -> Exception:
+        """:meth:`_translate`, and for a 404 also whether the server is Ollama at all.
+
+        Every Ollama has the endpoints gemmatui calls, so a 404 means either "no such
+        model" or "this is not Ollama" (llama-server answers 404 to every ``/api/*``
+        path). ``/api/version`` tells which; if that check cannot decide, the 404
+        stands as it is.
+        """
+        error = self._translate(exc, model=model, partial=partial, pulling=pulling)
+        if isinstance(error, OllamaHTTPError) and error.status == 404:
+            try:
+                await self.version()
+            except NotOllama as not_ollama:
+                return not_ollama
+            except OllamaError:
+                pass
+        return error
 
     async def is_running(self) -> bool:
         """Whether an Ollama server answers at the host (``GET /``); never raises.
@@ -215,20 +302,45 @@ class OllamaClient:
         return response.status_code == 200
 
     async def version(self) -> str:
-        """The server's version (``GET /api/version``), e.g. ``"0.32.15"``."""
-        data = await self._get_json("/api/version")
+        """The server's version (``GET /api/version``), e.g. ``"0.32.15"``.
+
+        Also the check that the server is Ollama: every Ollama answers it with
+        ``{"version": "..."}``.
+
+        Raises:
+            NotOllama: The server answered, but not as Ollama does (an error status,
+                or a body without a version); the message says what answered.
+            OllamaUnavailable: Nothing answers at the host.
+        """
         try:
-            return str(data["version"])
-        except (TypeError, KeyError):
-            raise OllamaError(f"unexpected answer from Ollama at {self.host}/api/version") from None
+            response = await self._get("/api/version")
+        except OllamaHTTPError as err:
+            raise await self._not_ollama(f"{err.status} to /api/version: {err.message}") from err
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        version = data.get("version") if isinstance(data, dict) else None
+        if not isinstance(version, str) or not version.strip():
+            shown = sanitize_line(response.text, limit=80) or "an empty body"
+            raise await self._not_ollama(f"/api/version with: {shown}")
+        return sanitize_line(version, limit=40)
 
     async def list_models(self) -> list[InstalledModel]:
         """Installed models (``GET /api/tags``), as the server orders them.
 
         Read with httpx because the official client's response type drops
         ``details.context_length`` and ``capabilities``.
+
+        Raises:
+            NotOllama: The server answered 404: it is not Ollama (see :meth:`version`).
         """
-        data = await self._get_json("/api/tags")
+        try:
+            data = await self._get_json("/api/tags")
+        except OllamaHTTPError as err:
+            if err.status == 404:
+                await self.version()  # raises NotOllama unless this is an odd Ollama
+            raise
         try:
             return [_installed_model(row) for row in data.get("models") or ()]
         except (AttributeError, TypeError, ValueError):
@@ -241,7 +353,7 @@ class OllamaClient:
         try:
             response = await (await self._official()).show(model)
         except Exception as exc:
-            raise self._translate(exc, model=model) from exc
+            raise await self._failure(exc, model=model) from exc
         details = response.details
         return ModelDetails(
             name=model,
@@ -256,7 +368,7 @@ class OllamaClient:
         try:
             response = await (await self._official()).ps()
         except Exception as exc:
-            raise self._translate(exc) from exc
+            raise await self._failure(exc) from exc
         return [
             RunningModel(
                 name=row.name or row.model or "",
@@ -273,7 +385,7 @@ class OllamaClient:
         try:
             await (await self._official()).delete(model)
         except Exception as exc:
-            raise self._translate(exc, model=model) from exc
+            raise await self._failure(exc, model=model) from exc
 
     async def pull(self, model: str) -> AsyncIterator[PullProgress]:
         """Download a model (``POST /api/pull``), yielding each progress line.
@@ -303,7 +415,7 @@ class OllamaClient:
                         overall_completed=sum(done for _, done in layers.values()),
                     )
         except Exception as exc:
-            raise self._translate(exc, model=model, pulling=True) from exc
+            raise await self._failure(exc, model=model, pulling=True) from exc
 
     async def chat(
         self,
@@ -367,7 +479,7 @@ class OllamaClient:
                         content=content, done=bool(part.done), stats=stats, thinking=thinking
                     )
         except Exception as exc:
-            raise self._translate(exc, model=model, partial="".join(received)) from exc
+            raise await self._failure(exc, model=model, partial="".join(received)) from exc
 
     # ------------------------------------------------------------------ errors
 
@@ -401,7 +513,7 @@ class OllamaClient:
         # this is not one (and importing it here would stall an event loop).
         ollama = sys.modules.get("ollama")
         if ollama is not None and isinstance(exc, ollama.ResponseError):
-            message = str(exc.error).strip()
+            message = _error_message(exc.error)
             if exc.status_code == -1:  # an {"error": ...} line inside the stream
                 if pulling:
                     return OllamaPullError(model or "", _pull_message(model or "", message))
@@ -437,7 +549,8 @@ class OllamaClient:
                 return OllamaStreamError("Ollama sent a malformed line during the reply", partial)
             return OllamaError(f"unexpected answer from Ollama at {self.host}")
         if isinstance(exc, httpx.HTTPError):
-            return OllamaError(f"talking to Ollama at {self.host} failed: {exc}")
+            reason = sanitize_line(str(exc))
+            return OllamaError(f"talking to Ollama at {self.host} failed: {reason}")
         return exc
 
 
@@ -448,6 +561,53 @@ async def _in_thread(make: Any) -> Any:
     import asyncio
 
     return await asyncio.to_thread(make)
+
+
+def _import_ollama() -> Any:
+    """Import the official ``ollama`` package without letting it read a raw ``OLLAMA_HOST``.
+
+    ``import ollama`` creates a module-level ``Client()`` (for ``ollama.chat`` and
+    friends, which gemmatui never uses) from ``os.environ["OLLAMA_HOST"]``, parsed by
+    the package's own parser: a value Ollama itself accepts, such as
+    ``"127.0.0.1:11434 "`` (trailing space) or ``'"127.0.0.1:11434"'`` (quoted), makes
+    that import fail with ``ValueError: Port could not be cast to integer value``,
+    whatever host the client gemmatui creates is given.
+
+    So, for the import only and under a lock, the variable holds the URL gemmatui's
+    own parser makes of it (the same server, in a form every parser reads), or is
+    unset when gemmatui cannot parse it either (then the host came from ``--host`` or
+    the config); its value is put back right after. A thread that reads the
+    environment during those milliseconds sees the same server, spelled plainly.
+
+    Returns:
+        The ``ollama`` module.
+    """
+    import sys
+
+    if "ollama" in sys.modules:  # imported, or being imported by another thread:
+        import ollama  # this waits until that import has finished
+
+        return ollama
+    with _IMPORT_LOCK:
+        raw = os.environ.get("OLLAMA_HOST")
+        if raw is None or "ollama" in sys.modules:
+            import ollama
+
+            return ollama
+        clean: str | None
+        try:
+            clean = parse_host(raw) if raw.strip().strip("\"'").strip() else ""
+        except UsageError:
+            clean = None
+        try:
+            if clean is None:
+                del os.environ["OLLAMA_HOST"]
+            else:
+                os.environ["OLLAMA_HOST"] = clean
+            import ollama
+        finally:
+            os.environ["OLLAMA_HOST"] = raw
+        return ollama
 
 
 def gemma_installed(models: Iterable[InstalledModel]) -> dict[str, InstalledModel]:
@@ -551,10 +711,45 @@ def _check_encodable(payload: Any) -> None:
 
 
 def _error_text(body: str) -> str:
-    """Ollama's ``{"error": ...}`` message, or the body itself (plain-text 404/405)."""
-    with contextlib.suppress(ValueError, AttributeError):
-        return str(json.loads(body).get("error") or body).strip()
-    return body.strip()
+    """The message of an error answer, sanitised to one line.
+
+    Ollama's ``{"error": "..."}``, an OpenAI-style error object (llama-server's
+    ``{"error": {"message": ...}}``), or the body itself (plain-text 404/405 pages).
+
+    >>> _error_text('{"error":{"message":"File Not Found","type":"not_found_error","code":404}}')
+    'File Not Found'
+    >>> _error_text("404 page not found\\n")
+    '404 page not found'
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return sanitize_line(body)
+    if isinstance(data, dict) and data.get("error"):
+        return _error_message(data["error"])
+    return sanitize_line(body)
+
+
+def _error_message(error: Any) -> str:
+    """The ``error`` of an answer as one safe line: a string as it is, an error object's
+    ``message`` (OpenAI style, as llama-server sends it), anything else as JSON.
+
+    >>> _error_message({"message": "File Not Found", "type": "not_found_error", "code": 404})
+    'File Not Found'
+    >>> _error_message("model 'x' not found\\x1b[2J")
+    "model 'x' not found"
+    """
+    if isinstance(error, dict):
+        for key in ("message", "error", "detail"):
+            value = error.get(key)
+            if isinstance(value, str) and value.strip():
+                return sanitize_line(value)
+    if not isinstance(error, str):
+        try:
+            error = json.dumps(error, ensure_ascii=False)
+        except (TypeError, ValueError):
+            error = repr(error)
+    return sanitize_line(error)
 
 
 def _status_error(status: int, message: str, *, model: str | None) -> OllamaHTTPError:

@@ -1,4 +1,5 @@
-"""``gemmatui ask`` in a subprocess against the fake Ollama, plus its terminal filter."""
+"""``gemmatui ask`` in a subprocess against the fake Ollama, plus the sanitiser it
+streams through on a terminal (``gemmatui.core.text``)."""
 
 from __future__ import annotations
 
@@ -18,15 +19,22 @@ from hypothesis import strategies as st
 
 from gemmatui.commands._common import choose_installed
 from gemmatui.core.catalog import model_tag
-from gemmatui.commands.ask import ControlFilter, read_prompt
+from gemmatui.commands.ask import read_prompt
 from gemmatui.core.errors import NoSuitableModel, UsageError
+from gemmatui.core.text import Sanitizer
 from gemmatui.core.types import InstalledModel
 from gemmatui.core.units import GiB
 from tests.cli.conftest import REPO, Run, write_config
-from tests.fake_ollama import DEFAULT_REPLY, FakeOllama, closed_port_url
+from tests.fake_ollama import DEFAULT_REPLY, FakeLlamaServer, FakeOllama, closed_port_url
 
 WORDS = DEFAULT_REPLY.split(" ")
 ASK = ("ask", "--model", "4b", "--ctx", "8k")
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
 
 
 def one_error_line(stderr: str) -> str:
@@ -139,7 +147,17 @@ def test_dash_reads_the_whole_prompt_from_stdin(gemmatui: Run, fake: FakeOllama)
         ("--temperature", "inf", "must be a finite number of 0 or more, not 'inf'"),
         ("--temperature", "-0.5", "must be a finite number of 0 or more, not '-0.5'"),
         ("--temperature", "warm", "must be a finite number of 0 or more, not 'warm'"),
-        ("--seed", "1.5", "invalid int value: '1.5'"),
+        ("--seed", "1.5", f"must be a whole number from {-(2**63)} to {2**63 - 1}, not '1.5'"),
+        (
+            "--seed",
+            "99999999999999999999999",
+            f"must be a whole number from {-(2**63)} to {2**63 - 1}, "
+            "not '99999999999999999999999'",
+        ),
+        ("--seed", str(2**63), f"must be a whole number from {-(2**63)} to {2**63 - 1}, "
+         f"not '{2**63}'"),
+        ("--timeout", "0", "must be a number of seconds above 0, not '0'"),
+        ("--timeout", "nan", "must be a number of seconds above 0, not 'nan'"),
     ],
 )
 def test_bad_sampling_options_are_one_line_usage_errors(
@@ -302,7 +320,7 @@ def test_ctrl_c_with_json_prints_the_partial_reply_and_exits_130(
     assert err.decode() == "gemmatui: interrupted\n"
     obj = json.loads(out)
     assert (obj["model"], obj["num_ctx"], obj["stats"]) == ("gemma3:4b-it-qat", 8192, None)
-    assert obj["error"] == "interrupted"
+    assert (obj["error"], obj["exit_code"]) == ("interrupted", 130)
     assert obj["response"] and DEFAULT_REPLY.startswith(obj["response"])
     assert obj["response"] != DEFAULT_REPLY  # it really was cut short
 
@@ -319,6 +337,230 @@ def test_closed_stdout_is_one_line_on_stderr(cli_env: dict, fake: FakeOllama) ->
     )
     assert done.returncode == 1
     one_error_line(done.stderr)
+
+
+# --------------------------------------------------------------------------- odd OLLAMA_HOST values
+
+
+@pytest.mark.parametrize("spelling", ["127.0.0.1:{port} ", '"127.0.0.1:{port}"', " '{url}' "])
+def test_an_ollama_host_ollama_accepts_works(
+    gemmatui: Run, fake: FakeOllama, spelling: str
+) -> None:
+    """Ollama strips spaces and quotes around OLLAMA_HOST; the official Python client
+    parses the raw value when it is imported, and used to fail with a ValueError."""
+    raw = spelling.format(port=fake.port, url=fake.url)
+    done = gemmatui(*ASK, "hi", env={"OLLAMA_HOST": raw})
+    assert (done.returncode, done.stdout, done.stderr) == (0, DEFAULT_REPLY + "\n", "")
+
+
+@pytest.mark.parametrize("bad", ['"127.0.0.1:1"', "127.0.0.1:1 ", "127.0.0.1:notaport"])
+def test_host_flag_wins_whatever_ollama_host_holds(
+    gemmatui: Run, fake: FakeOllama, bad: str
+) -> None:
+    done = gemmatui(*ASK, "--host", fake.url, "hi", env={"OLLAMA_HOST": bad})
+    assert (done.returncode, done.stdout, done.stderr) == (0, DEFAULT_REPLY + "\n", "")
+
+
+# --------------------------------------------------------------------------- context and seed
+
+
+def test_a_context_above_the_models_maximum_is_capped_and_said_once(
+    gemmatui: Run, fake: FakeOllama
+) -> None:
+    fake.set_installed(["1b"])
+    done = gemmatui("ask", "--model", "1b", "--ctx", "128k", "--stats", "hi")
+    assert done.returncode == 0 and done.stdout == DEFAULT_REPLY + "\n"
+    assert fake.chat_requests()[0]["options"]["num_ctx"] == 32768
+    note, stats = done.stderr.splitlines()
+    assert note == "gemmatui: 1b reads at most 32k tokens; using 32k"
+    assert stats.startswith("gemma3:1b-it-qat at 32k: ")
+
+
+def test_the_config_context_is_capped_too_and_json_says_the_real_value(
+    gemmatui: Run, fake: FakeOllama, cli_env: dict
+) -> None:
+    fake.set_installed(["1b"])
+    write_config(cli_env, 'num_ctx = "64k"\n')
+    done = gemmatui("ask", "--model", "1b", "--json", "hi")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["num_ctx"] == 32768
+    assert done.stderr == "gemmatui: 1b reads at most 32k tokens; using 32k\n"
+
+
+def test_a_vision_model_gets_the_context_ollama_gives_it(gemmatui: Run, fake: FakeOllama) -> None:
+    done = gemmatui("ask", "--model", "4b", "--ctx", "1024", "--json", "hi")
+    assert done.returncode == 0 and json.loads(done.stdout)["num_ctx"] == 2048
+    assert fake.chat_requests()[0]["options"]["num_ctx"] == 2048
+    assert "using 2k" in one_line(done.stderr)
+
+
+def test_a_context_within_the_models_range_is_sent_silently(
+    gemmatui: Run, fake: FakeOllama
+) -> None:
+    done = gemmatui(*ASK, "hi")
+    assert done.stderr == "" and fake.chat_requests()[0]["options"]["num_ctx"] == 8192
+
+
+@pytest.mark.parametrize("value", ["3", "255", "1m", "200k"])
+def test_a_context_out_of_range_is_a_usage_error(
+    gemmatui: Run, fake: FakeOllama, value: str
+) -> None:
+    done = gemmatui("ask", "--model", "4b", "--ctx", value, "hi")
+    assert done.returncode == 2 and done.stdout == ""
+    line = one_error_line(done.stderr)
+    assert line.endswith("is out of range: a context is from 256 to 128k tokens")
+    assert fake.requests == []  # refused before talking to anyone
+
+
+def test_a_config_context_out_of_range_is_a_usage_error(
+    gemmatui: Run, fake: FakeOllama, cli_env: dict
+) -> None:
+    write_config(cli_env, "num_ctx = 100\n")
+    done = gemmatui("ask", "--model", "4b", "hi")
+    assert done.returncode == 2
+    assert "config num_ctx 100 is out of range" in one_error_line(done.stderr)
+    assert fake.chat_requests() == []
+
+
+@pytest.mark.parametrize("value", [str(-(2**63)), str(2**63 - 1), "0"])
+def test_every_seed_ollama_takes_is_sent(gemmatui: Run, fake: FakeOllama, value: str) -> None:
+    assert gemmatui(*ASK, "--seed", value, "hi").returncode == 0
+    assert fake.chat_requests()[0]["options"]["seed"] == int(value)
+
+
+# --------------------------------------------------------------------------- stalls
+
+
+def test_a_stall_ends_after_the_timeout_keeping_the_partial_text(
+    gemmatui: Run, fake: FakeOllama
+) -> None:
+    fake.add_fault("/api/chat", "stall", after=3, seconds=120)
+    started = time.monotonic()
+    done = gemmatui(*ASK, "--timeout", "1", "hi", timeout=60)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 5
+    assert done.stdout == " ".join(WORDS[:3]) + "\n"
+    line = one_error_line(done.stderr)
+    assert f"Ollama at {fake.url} sent nothing for 1 s" in line and "--timeout" in line
+    assert fake.wait_for_disconnect(timeout=5)
+
+
+def test_a_stall_before_the_first_byte_with_json(gemmatui: Run, fake: FakeOllama) -> None:
+    fake.add_fault("/api/chat", "stall", after=0, seconds=120)
+    done = gemmatui(*ASK, "--timeout", "0.5", "--json", "hi", timeout=60)
+    assert done.returncode == 5
+    obj = json.loads(done.stdout)
+    assert (obj["response"], obj["exit_code"], obj["num_ctx"]) == ("", 5, 8192)
+    assert "sent nothing for 0.5 s" in obj["error"]
+
+
+def test_a_slow_model_load_within_the_timeout_is_waited_for(
+    gemmatui: Run, fake: FakeOllama
+) -> None:
+    fake.add_fault("/api/chat", "slow_first_token", seconds=1.5)
+    done = gemmatui(*ASK, "--timeout", "3", "hi", timeout=60)
+    assert (done.returncode, done.stdout) == (0, DEFAULT_REPLY + "\n")
+
+
+# --------------------------------------------------------------------------- not Ollama
+
+
+def test_llama_server_at_the_host_is_named_exit_3(gemmatui: Run) -> None:
+    with FakeLlamaServer() as server:
+        done = gemmatui(*ASK, "hi", env={"OLLAMA_HOST": server.url})
+    assert done.returncode == 3 and done.stdout == ""
+    line = one_error_line(done.stderr)
+    assert line.startswith(
+        f"gemmatui: error: the server at {server.url} is not Ollama (it answered 404 to "
+        "/api/version: File Not Found); it looks like llama.cpp's llama-server"
+    )
+    assert "not installed" not in line and "{" not in line
+    assert server.paths[0] == "/api/version" and "/api/chat" not in server.paths
+
+
+# --------------------------------------------------------------------------- server text
+
+
+def test_server_text_in_an_error_cannot_drive_the_terminal(
+    gemmatui: Run, fake: FakeOllama
+) -> None:
+    fake.add_fault(
+        "/api/chat", "error_line", after=1, message="boom\x1b]52;c;UFdORUQ=\x07\x1b[2J\x9b1m!"
+    )
+    done = gemmatui(*ASK, "hi")
+    assert done.returncode == 5
+    assert one_error_line(done.stderr) == "gemmatui: error: Ollama stopped the reply: boom!"
+
+
+# --------------------------------------------------------------------------- --json outcomes
+
+
+def one_object(stdout: str) -> dict:
+    """``stdout`` holds exactly one JSON object, with ``error`` and ``exit_code``."""
+    obj = json.loads(stdout)  # raises on nothing, or on two objects
+    assert isinstance(obj, dict) and stdout.endswith("}\n") and stdout.count("\n") == 1
+    assert {"model", "num_ctx", "response", "stats", "error", "exit_code"} <= set(obj)
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "code", "error"),
+    [
+        (None, ASK, 0, None),
+        (None, ("ask", "--model", "27b", "--ctx", "8k"), 4, "is not installed; pull it first"),
+        ("nothing", ("ask", "--ctx", "8k"), 4, "no installed Gemma 3 QAT model suits"),
+        ("down", ASK, 3, "cannot reach Ollama at"),
+        ("llama", ASK, 3, "is not Ollama"),
+        ("error_line", ASK, 5, "Ollama stopped the reply: boom"),
+        ("http_error", ASK, 5, "Ollama answered 500: "),
+        ("stall", (*ASK, "--timeout", "0.5"), 5, "sent nothing for 0.5 s"),
+        (None, (*ASK[:-1], "3"), 2, "--ctx 3 is out of range"),
+        (None, ("ask", "--model", "5b"), 2, "unknown model '5b'"),
+        (None, ("ask", "--ctx", "nonsense"), 2, "invalid --ctx 'nonsense'"),
+    ],
+)
+def test_json_is_one_object_whatever_the_outcome(
+    gemmatui: Run,
+    fake: FakeOllama,
+    setup: str | None,
+    args: tuple[str, ...],
+    code: int,
+    error: str | None,
+) -> None:
+    env: dict[str, str] = {}
+    server = FakeLlamaServer().__enter__() if setup == "llama" else None
+    if setup == "nothing":
+        fake.set_installed([])
+    elif setup == "down":
+        env["OLLAMA_HOST"] = closed_port_url()
+    elif server is not None:
+        env["OLLAMA_HOST"] = server.url
+    elif setup in ("error_line", "http_error", "stall"):
+        fake.add_fault("/api/chat", setup, after=2, seconds=120, message="boom")
+    try:
+        done = gemmatui(*args, "--json", "hi", env=env)
+    finally:
+        if server is not None:
+            server.__exit__()
+    assert done.returncode == code
+    obj = one_object(done.stdout)
+    assert obj["exit_code"] == code
+    if error is None:
+        assert obj["error"] is None and obj["response"] == DEFAULT_REPLY
+        assert obj["stats"] is not None and done.stderr == ""
+    else:
+        assert error in obj["error"] and obj["stats"] is None
+        assert one_error_line(done.stderr) == f"gemmatui: error: {obj['error']}"
+    if setup in ("error_line", "stall"):
+        assert obj["response"] == " ".join(WORDS[:2])
+
+
+def test_json_escapes_what_could_drive_a_terminal(gemmatui: Run, fake: FakeOllama) -> None:
+    fake.config.reply = HOSTILE + " \u202e\u009b\u00e9"
+    done = gemmatui(*ASK, "--json", "hi")
+    assert done.returncode == 0 and done.stdout.isascii()
+    assert "\x1b" not in done.stdout
+    assert json.loads(done.stdout)["response"] == fake.config.reply  # nothing lost
 
 
 # --------------------------------------------------------------------------- control sequences
@@ -398,12 +640,12 @@ def test_control_sequences_pass_through_a_pipe(cli_env: dict, fake: FakeOllama) 
     ],
 )
 def test_control_filter_table(text: str, clean: str) -> None:
-    assert ControlFilter().feed(text) == clean
+    assert Sanitizer().feed(text) == clean
 
 
 def test_unterminated_string_gives_up_after_a_limit() -> None:
-    f = ControlFilter()
-    assert f.feed("\x1b]" + "x" * ControlFilter.MAX_STRING) == ""
+    f = Sanitizer()
+    assert f.feed("\x1b]" + "x" * Sanitizer.MAX_STRING) == ""
     assert f.feed("xvisible") == "visible"  # one character past the limit ends the string
 
 
@@ -413,8 +655,8 @@ def test_unterminated_string_gives_up_after_a_limit() -> None:
     st.lists(st.integers(0, 60), max_size=6),
 )
 def test_control_filter_is_the_same_however_the_stream_is_cut(text: str, cuts: list[int]) -> None:
-    whole = ControlFilter().feed(text)
-    f = ControlFilter()
+    whole = Sanitizer().feed(text)
+    f = Sanitizer()
     points = sorted({min(c, len(text)) for c in cuts})
     pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
     assert "".join(f.feed(piece) for piece in pieces) == whole

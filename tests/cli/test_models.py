@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.cli.conftest import Run
-from tests.fake_ollama import FakeOllama, closed_port_url
+from tests.fake_ollama import FakeLlamaServer, FakeOllama, closed_port_url
 
 
 def load(fake: FakeOllama, tag: str, num_ctx: int) -> None:
@@ -63,3 +66,54 @@ def test_server_down_exits_3(gemmatui: Run) -> None:
     done = gemmatui("models", env={"OLLAMA_HOST": closed_port_url()})
     assert done.returncode == 3
     assert len(done.stderr.splitlines()) == 1 and "is Ollama running?" in done.stderr
+
+
+def test_llama_server_at_the_host_is_named_exit_3(gemmatui: Run) -> None:
+    with FakeLlamaServer() as server:
+        done = gemmatui("models", env={"OLLAMA_HOST": server.url})
+    assert done.returncode == 3 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        f"gemmatui: error: the server at {server.url} is not Ollama (it answered 404 to "
+        "/api/version: File Not Found); it looks like llama.cpp's llama-server"
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "code", "error"),
+    [
+        (None, (), 0, None),
+        ("down", (), 3, "cannot reach Ollama at"),
+        ("llama", (), 3, "is not Ollama"),
+        (None, ("--ctx", "nonsense"), 2, "invalid --ctx 'nonsense'"),
+        ("bad host", (), 2, "invalid Ollama host"),
+    ],
+)
+def test_json_is_one_object_whatever_the_outcome(
+    gemmatui: Run,
+    fake: FakeOllama,
+    setup: str | None,
+    args: tuple[str, ...],
+    code: int,
+    error: str | None,
+) -> None:
+    env: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        if setup == "down":
+            env["OLLAMA_HOST"] = closed_port_url()
+        elif setup == "llama":
+            env["OLLAMA_HOST"] = stack.enter_context(FakeLlamaServer()).url
+        elif setup == "bad host":
+            env["OLLAMA_HOST"] = "127.0.0.1:notaport"
+        done = gemmatui("models", "--json", *args, env=env)
+    assert done.returncode == code
+    obj = json.loads(done.stdout)  # exactly one object: nothing else on stdout
+    assert isinstance(obj, dict) and obj["exit_code"] == code
+    keys = {"host", "num_ctx", "models", "not_installed", "recommended", "error", "exit_code"}
+    assert keys <= set(obj)
+    if error is None:
+        assert obj["error"] is None and obj["models"] and done.stderr == ""
+    else:
+        assert error in obj["error"] and obj["models"] is None
+        assert done.stderr == f"gemmatui: error: {obj['error']}\n"
+        assert obj["host"] == (None if setup == "bad host" else env.get("OLLAMA_HOST", fake.url))

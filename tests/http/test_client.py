@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
+import subprocess
+import sys
 import time
 
 import httpx
@@ -16,6 +19,7 @@ import pytest
 
 from gemmatui.core.errors import (
     ModelNotFound,
+    NotOllama,
     OllamaError,
     OllamaHTTPError,
     OllamaPullError,
@@ -24,9 +28,16 @@ from gemmatui.core.errors import (
     OllamaUnavailable,
     UsageError,
 )
-from gemmatui.core.ollama import OllamaClient, gemma_installed, parse_parameters
+from gemmatui.core.ollama import OllamaClient, _error_text, gemma_installed, parse_parameters
 from gemmatui.core.types import ChatChunk, PullProgress
-from tests.fake_ollama import DEFAULT_REPLY, GEMMA3_QAT, LOAD_ERROR, FakeOllama, closed_port_url
+from tests.fake_ollama import (
+    DEFAULT_REPLY,
+    GEMMA3_QAT,
+    LOAD_ERROR,
+    FakeLlamaServer,
+    FakeOllama,
+    closed_port_url,
+)
 
 TAG = "gemma3:4b-it-qat"
 HELLO = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -132,12 +143,132 @@ async def test_delete_removes_the_model(client: OllamaClient, fake: FakeOllama) 
     assert fake.bodies("/api/delete") == [{"model": TAG}, {"model": TAG}]
 
 
-async def test_plain_text_404_becomes_an_http_error(fake: FakeOllama) -> None:
-    async with OllamaClient(fake.url + "/not-ollama", read_timeout=1.0) as client:
-        with pytest.raises(OllamaHTTPError) as err:
+async def test_a_plain_text_404_at_api_version_means_no_ollama_there(fake: FakeOllama) -> None:
+    url = fake.url + "/not-ollama"
+    async with OllamaClient(url, read_timeout=1.0) as client:
+        with pytest.raises(NotOllama) as err:
             await client.version()
-    assert err.value.status == 404
-    assert err.value.message == "404 page not found"
+    assert str(err.value) == (
+        f"the server at {url} is not Ollama (it answered 404 to /api/version: "
+        "404 page not found); point --host or OLLAMA_HOST at an Ollama server "
+        "(default port 11434)"
+    )
+    assert err.value.exit_code == 3 and err.value.looks_like == ""
+
+
+# --------------------------------------------------------------------------- not Ollama
+
+
+@pytest.mark.parametrize("call", ["version", "list_models", "show", "ps", "delete", "chat", "pull"])
+async def test_llama_server_is_named_not_taken_for_a_missing_model(call: str) -> None:
+    with FakeLlamaServer() as server:
+        async with OllamaClient(server.url, connect_timeout=1.0, read_timeout=1.0) as client:
+            with pytest.raises(NotOllama) as err:
+                if call == "chat":
+                    await collect(client)
+                elif call == "pull":
+                    await pull_all(client, TAG)
+                elif call in ("show", "delete"):
+                    await getattr(client, call)(TAG)
+                else:
+                    await getattr(client, call)()
+    assert str(err.value) == (
+        f"the server at {server.url} is not Ollama (it answered 404 to /api/version: "
+        "File Not Found); it looks like llama.cpp's llama-server; point --host or OLLAMA_HOST "
+        "at an Ollama server (default port 11434)"
+    )
+    assert err.value.exit_code == 3 and err.value.looks_like == "llama.cpp's llama-server"
+    assert "/api/version" in server.paths
+
+
+async def test_another_server_answering_404_objects_is_not_called_llama_server() -> None:
+    with FakeLlamaServer(health=False) as server:
+        async with OllamaClient(server.url, connect_timeout=1.0, read_timeout=1.0) as client:
+            with pytest.raises(NotOllama) as err:
+                await client.list_models()
+    assert "answered 404 to /api/version: File Not Found)" in str(err.value)
+    assert "llama-server" not in str(err.value) and "{" not in str(err.value)
+
+
+async def test_a_version_answer_without_a_version_is_not_ollama(fake: FakeOllama) -> None:
+    fake.config.version = ""
+    async with OllamaClient(fake.url, read_timeout=1.0) as client:
+        with pytest.raises(NotOllama) as err:
+            await client.version()
+    assert 'answered /api/version with: {"version":""})' in str(err.value)
+
+
+async def test_a_real_missing_model_is_still_a_missing_model(
+    client: OllamaClient, fake: FakeOllama
+) -> None:
+    with pytest.raises(ModelNotFound):
+        await client.show("gemma3:27b-it-qat")
+    assert fake.bodies("/api/version") == [None]  # the 404 was checked against /api/version
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"error":"model \'x\' not found"}', "model 'x' not found"),
+        ('{"error":{"message":"File Not Found","type":"not_found_error","code":404}}',
+         "File Not Found"),
+        ('{"error":{"type":"not_found_error","code":404}}',
+         '{"type": "not_found_error", "code": 404}'),
+        ("404 page not found\n", "404 page not found"),
+        ('{"error":"\\u001b]52;c;UFdORUQ=\\u0007boom\\u001b[2J\\u009b31m"}', "boom"),
+        ('{"error":"\u001b]0;raw controls are not JSON\u0007boom"}', '{"error":"boom"}'),
+        ("bad \x1b]0;title\x07gateway\r\n\r\n<html>", "bad gateway <html>"),
+    ],
+)
+def test_error_text_handles_objects_and_never_passes_controls(body: str, message: str) -> None:
+    assert _error_text(body) == message
+
+
+HOSTILE_ERROR = "CUDA \x1b]52;c;UFdORUQ=\x07error\x1b[2J:\x9b31m out of\nmemory\u202e"
+
+
+async def test_server_text_in_errors_is_sanitised(client: OllamaClient, fake: FakeOllama) -> None:
+    fake.add_fault("/api/chat", "error_line", after=2, message=HOSTILE_ERROR)
+    with pytest.raises(OllamaStreamError) as stream_err:
+        await collect(client)
+    fake.add_fault("/api/chat", "http_error", status=500, message=HOSTILE_ERROR)
+    with pytest.raises(OllamaHTTPError) as http_err:
+        await collect(client)
+    fake.add_fault("/api/pull", "error_line", after=2, message=HOSTILE_ERROR)
+    with pytest.raises(OllamaPullError) as pull_err:
+        await pull_all(client, "gemma3:1b-it-qat")
+    clean = "CUDA error: out of memory\ufffd"
+    assert str(stream_err.value) == f"Ollama stopped the reply: {clean}"
+    assert http_err.value.message == clean
+    assert str(pull_err.value).startswith(f"Ollama could not pull gemma3:1b-it-qat: {clean} (")
+
+
+def test_importing_ollama_never_sees_a_raw_ollama_host(fake: FakeOllama) -> None:
+    """``import ollama`` parses OLLAMA_HOST itself; a value Ollama accepts must not
+    break it, and the user's environment is left as it was (a fresh interpreter: the
+    package is already imported here)."""
+    code = (
+        "import asyncio, os, sys\n"
+        "from gemmatui.core.ollama import OllamaClient\n"
+        "async def main():\n"
+        "    async with OllamaClient(sys.argv[1]) as client:\n"
+        "        chunks = [c async for c in client.chat("
+        "'gemma3:4b-it-qat', [{'role': 'user', 'content': 'hi'}], num_ctx=4096, keep_alive=0)]\n"
+        "    return ''.join(c.content for c in chunks)\n"
+        "reply = asyncio.run(main())\n"
+        "print(reply == sys.argv[2], repr(os.environ['OLLAMA_HOST']))\n"
+    )
+    port = fake.url.rsplit(":", 1)[1]
+    for raw in (f"127.0.0.1:{port} ", f'"127.0.0.1:{port}"', "127.0.0.1:notaport"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, fake.url, DEFAULT_REPLY],
+            env={**os.environ, "OLLAMA_HOST": raw},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"True {raw!r}\n"
 
 
 # --------------------------------------------------------------------------- chat

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fake_ollama import FakeOllama, _parse_keep_alive
+from tests.fake_ollama import FakeLlamaServer, FakeOllama, _parse_keep_alive
 
 
 def request(
@@ -174,3 +174,24 @@ def test_runs_by_hand_and_prints_its_url() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_llama_server_fake_answers_like_llama_server() -> None:
+    """The shapes of ``/work/shared/reference/llama-server.md``'s HTTP table."""
+    with FakeLlamaServer() as server:
+        port = int(server.url.rsplit(":", 1)[1])
+
+        def get(method: str, path: str) -> tuple[int, object]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request(method, path, body=b"{}" if method == "POST" else None)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read())
+
+        not_found = {"error": {"message": "File Not Found", "type": "not_found_error", "code": 404}}
+        for method, path in [("GET", "/api/version"), ("GET", "/api/tags"), ("POST", "/api/chat")]:
+            assert get(method, path) == (404, not_found)
+        assert get("GET", "/health") == (200, {"status": "ok"})
+        status, props = get("GET", "/props")
+        assert status == 200 and isinstance(props, dict)
+        assert props["default_generation_settings"]["n_ctx"] > 0 and props["model_path"]
+    assert server.paths == ["/api/version", "/api/tags", "/api/chat", "/health", "/props"]
