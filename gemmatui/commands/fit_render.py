@@ -128,7 +128,11 @@ def _settings_line(report: FitReport) -> str:
 
 def _bar(row: VariantFit, scale: float, reference: int, s: _Style) -> str:
     bd = row.breakdown
-    segments = [("weights", bd.weights, "█"), ("kv", bd.kv, "▓"), ("rest", bd.compute + bd.margin, "░")]
+    segments = [
+        ("weights", bd.weights, "█"),
+        ("kv", bd.kv, "▓"),
+        ("rest", bd.compute + bd.output + bd.margin, "░"),
+    ]
     cells: list[tuple[str, str]] = []
     filled = 0.0
     for role, size, char in segments:
@@ -230,6 +234,7 @@ def _detail(report: FitReport, row: VariantFit) -> list[str]:
         f" + {a.sliding_layers} sliding-window layers x {bd.cells_sliding} cells",
         f"  compute  {format_bytes(bd.compute):>10}   llama-server's graph for one micro-batch"
         + (f" (incl. {format_bytes(bd.kv_f16_copy)} f16 KV copy)" if bd.kv_f16_copy else ""),
+        f"  output   {format_bytes(bd.output):>10}   one token's logits per sequence",
         f"  margin   {format_bytes(bd.margin):>10}   {margin}",
         f"  need     {format_bytes(bd.need):>10}   {of}",
         f"{_label('Verdict:')}{v.label}: {row.verdict_text}"

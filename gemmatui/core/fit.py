@@ -38,6 +38,9 @@ BANDWIDTH_EFFICIENCY = 0.7
 #: Context tiers Ollama picks when nothing sets num_ctx (server/routes.go, >= 0.15.5).
 CONTEXT_TIERS = ((47 * GiB, 262144), (23 * GiB, 32768), (0, 4096))
 CTX_PAD = 256
+#: A quantized cache adds this much to llama.cpp's compute buffer (measured on the real
+#: 270M: +0.53 MiB at ubatch 512, +0.54 MiB at 1024; "under 1 MiB" on full-size models).
+QUANTIZED_KV_COMPUTE = 566_272  # 0.54 MiB
 
 Verdict = Literal["gpu", "partial", "cpu", "none"]
 VERDICT_TEXT: dict[str, str] = {
@@ -236,6 +239,7 @@ class Breakdown:
     compute: int  # includes kv_f16_copy
     kv_f16_copy: int  # CUDA flash attention on a quantized cache: f16 copy of one global layer
     margin: int
+    output: int = 0  # logits of one token per sequence: np x vocab x 4 bytes
 
     @property
     def kv(self) -> int:
@@ -244,7 +248,7 @@ class Breakdown:
     @property
     def allocated(self) -> int:
         """What the runner allocates (what Ollama's ``/api/ps`` reports as ``size``)."""
-        return self.weights + self.kv + self.compute
+        return self.weights + self.kv + self.compute + self.output
 
     @property
     def need(self) -> int:
@@ -270,9 +274,11 @@ def used_ctx(variant: Variant, num_ctx: int) -> int:
 def kv_cells(variant: Variant, ctx: int, num_parallel: int, ubatch: int) -> tuple[int, int]:
     """(cells per global layer, cells per sliding layer) of llama.cpp's iSWA cache.
 
-    With several parallel sequences llama.cpp gives each its own sliding cache or one
-    shared one; which mode llama-server runs under Ollama is not confirmed, so we take
-    the larger of the two (never under-estimate).
+    With several parallel sequences, Ollama starts llama-server without ``--kv-unified``:
+    each sequence has its own cells (measured on the real 270M: exactly ``np`` times the
+    one-sequence cache). The unified layout (one shared sliding cache of
+    ``pad(window × np + ubatch)``) is never larger, so the larger of the two is what
+    either mode needs.
     """
     arch = variant.arch
     cells_global = _pad(ctx * num_parallel)
@@ -311,10 +317,15 @@ def estimate(
     kv_global = int(arch.global_layers * c_g * per_cell)
     kv_sliding = int(arch.sliding_layers * c_s * per_cell)
     u = ubatch
+    # The graph is reserved for one sequence's stream even when np > 1 (measured on
+    # the real 270M at np 2): its attention terms use one sequence's cells.
+    g1, s1 = kv_cells(variant, ctx, 1, ubatch)
     if flash_attention:
-        compute = 4 * u * (3 * arch.ffn + 5 * arch.hidden) + 2 * u * (c_g + c_s) + 56 * u
+        compute = 4 * u * (3 * arch.ffn + 5 * arch.hidden) + 2 * u * (g1 + s1) + 56 * u
     else:
-        compute = 4 * u * arch.heads * c_g + 4 * u * (c_g + c_s) + 40 * u * arch.hidden
+        compute = 4 * u * arch.heads * g1 + 4 * u * (g1 + s1) + 40 * u * arch.hidden
+    if kv_type in QUANTIZED_KV:
+        compute += QUANTIZED_KV_COMPUTE
     f16_copy = 0
     if cuda and flash_attention and kv_type in QUANTIZED_KV:
         f16_copy = 4 * c_g * arch.kv_heads * arch.head_dim
@@ -333,6 +344,7 @@ def estimate(
         compute=compute + f16_copy,
         kv_f16_copy=f16_copy,
         margin=margin,
+        output=num_parallel * arch.vocab * 4,
     )
 
 
@@ -626,7 +638,7 @@ def plan(
         elif bd.ctx > bd.requested_ctx:
             notes.append(f"Ollama gives vision models at least {format_ctx(bd.ctx)} of context")
         fits, gpus_used = _fits_fully(bd, budgets)
-        cpu_part = bd.weights + bd.kv + bd.compute
+        cpu_part = bd.allocated
         if blocked:
             verdict, share, ram_need = "none", 0.0, 0
             notes.append("will not start: quantized KV cache without flash attention")
@@ -796,6 +808,7 @@ def report_to_json(report: FitReport) -> dict:
                     "kv_global": r.breakdown.kv_global,
                     "kv_sliding": r.breakdown.kv_sliding,
                     "compute": r.breakdown.compute,
+                    "output": r.breakdown.output,
                     "margin": r.breakdown.margin,
                     "need": r.breakdown.need,
                 },

@@ -293,7 +293,12 @@ def test_cpu_only_need_is_one_figure_in_the_table_and_the_json():
     for row, v in zip(report.rows, obj["variants"]):
         b = v["bytes"]
         assert b["margin"] == 0
-        assert b["need"] == b["weights"] + b["kv"] + b["compute"] == row.breakdown.allocated
+        assert b["output"] == row.variant.arch.vocab * 4
+        assert (
+            b["need"]
+            == b["weights"] + b["kv"] + b["compute"] + b["output"]
+            == row.breakdown.allocated
+        )
         if v["verdict"] == "cpu":
             assert b["need"] == v["ram_need_bytes"]
         assert shown[row.variant.params] == format_bytes(b["need"])
@@ -366,7 +371,9 @@ def test_json_report_is_stable_and_complete():
     assert obj["recommendation"] == {"key": "27b", "tag": "gemma3:27b-it-qat"}
     assert [v["key"] for v in obj["variants"]] == ["1b", "4b", "12b", "27b"]
     need = obj["variants"][3]["bytes"]
-    assert need["need"] == need["weights"] + need["kv"] + need["compute"] + need["margin"]
+    assert need["need"] == (
+        need["weights"] + need["kv"] + need["compute"] + need["output"] + need["margin"]
+    )
     assert obj["settings"]["num_ctx"] == 32768
 
 
