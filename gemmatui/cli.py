@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from gemmatui import __version__
 from gemmatui.core.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, GemmaTuiError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any, TextIO
 
 # Subcommands, in the order --help lists them. Each is gemmatui.commands.<name>.
 COMMANDS = ("fit", "ask", "pull", "models")
@@ -68,6 +74,121 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class OutputError(Exception):
+    """Standard output cannot be written (disk full, I/O error, an encoding that
+    cannot represent the text). ``str(err)`` says why, in a few words."""
+
+    def __init__(self, cause: Exception) -> None:
+        self.cause = cause
+        if isinstance(cause, OSError):
+            text = cause.strerror or str(cause)
+        elif isinstance(cause, UnicodeEncodeError):
+            text = (
+                f"its encoding ({cause.encoding}) has no "
+                f"{cause.object[cause.start:cause.end]!r}; set PYTHONIOENCODING=utf-8"
+            )
+        else:
+            text = str(cause)
+        super().__init__(text)
+
+
+class _CheckedStdout:
+    """``sys.stdout`` while a command runs: a write or flush that fails raises
+    :class:`OutputError`, so ``main`` can tell it from any other ``OSError``.
+
+    Everything else (``isatty``, ``encoding``, ``reconfigure`` ...) is the wrapped
+    stream's. A reader that went away still raises :class:`BrokenPipeError`.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except (OSError, UnicodeEncodeError) as err:
+            raise OutputError(err) from err
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise OutputError(err) from err
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _run_command(module: ModuleType, args: argparse.Namespace) -> int:
+    """Run a command with a checked ``sys.stdout``, flushed before the command ends.
+
+    The flush surfaces a failed write here, where ``main`` reports it, rather than at
+    interpreter exit ("Exception ignored ..."). Text the output encoding cannot
+    represent becomes ``?`` instead of a :class:`UnicodeEncodeError` (an ASCII-only
+    ``PYTHONIOENCODING``); a stream set up more leniently is left as it is.
+
+    Returns:
+        The command's exit code.
+
+    Raises:
+        OutputError: Standard output could not be written.
+        BrokenPipeError: Its reader went away.
+    """
+    stream = sys.stdout
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        try:
+            stream.reconfigure(errors="replace")
+        except (ValueError, OSError):  # pragma: no cover - a stream that refuses
+            pass
+    checked = _CheckedStdout(stream)
+    sys.stdout = checked  # type: ignore[assignment]
+    try:
+        code = int(module.run(args) or 0)
+        checked.flush()
+        return code
+    except BaseException:
+        # The command failed (or its output did): keep its error, and make sure
+        # what it left in the buffer cannot fail once more at exit.
+        try:
+            checked.flush()
+        except (OutputError, OSError):
+            _discard_output(stream)
+        raise
+    finally:
+        sys.stdout = stream
+
+
+def _discard_output(stream: TextIO | None = None) -> None:
+    """Point standard output at the null device after a failed write.
+
+    Python flushes ``sys.stdout`` once more at exit; on a full disk or a closed pipe
+    that flush would fail again and print "Exception ignored ...". A stream without
+    a file descriptor (a test's capture) is left alone.
+    """
+    stream = stream if stream is not None else sys.stdout
+    if stream is None:
+        return
+    try:
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     if sys.stdout is None:  # started with standard output closed (`gemmatui ... >&-`)
         if sys.stderr is not None:
@@ -77,11 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command is None:
+            from gemmatui.tui.terminal import require_terminal
+
+            require_terminal()  # before Textual loads: no terminal, one line, exit 2
             from gemmatui.tui.app import run_tui
 
             return run_tui(args)
         module = importlib.import_module(f"gemmatui.commands.{args.command}")
-        return int(module.run(args) or 0)
+        return _run_command(module, args)
     except GemmaTuiError as err:
         print(f"gemmatui: error: {err}", file=sys.stderr)
         return err.exit_code
@@ -90,10 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `gemmatui fit | head`: the reader went away; that is not our error.
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        finally:
-            return 0
+        _discard_output()
+        return 0
+    except OutputError as err:
+        # `gemmatui fit > /dev/full`: one line, not a traceback.
+        print(f"gemmatui: error: cannot write the output: {err}", file=sys.stderr)
+        _discard_output()
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":  # pragma: no cover
