@@ -240,3 +240,25 @@ def variants_as_installed(
         )
         for v in VARIANTS
     )
+
+
+def capped_context(model: str, requested: int, variants: tuple[Variant, ...] = VARIANTS) -> int:
+    """The context a chat with ``model`` can use: ``requested``, lowered to the longest
+    context the model reads (its trained maximum) when it is one of the catalogue's.
+
+    ``variants`` gives the maximum as installed (:func:`variants_as_installed`, from
+    ``/api/show``) where known; a model outside the catalogue keeps ``requested``.
+
+    >>> capped_context("1b", 131072), capped_context("gemma3:1b-it-qat", 8192)
+    (32768, 8192)
+    >>> capped_context("gemma3:27b-it-qat", 1048576), capped_context("llama3.2:3b", 131072)
+    (131072, 131072)
+    """
+    found = find_variant(model)
+    if found is None:
+        return requested
+    limit = next(
+        (v.arch.context_length for v in variants if v.key == found.key),
+        found.arch.context_length,
+    )
+    return min(requested, limit)

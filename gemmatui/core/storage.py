@@ -11,6 +11,12 @@ Two copies of the app may run at once against the same file, so:
   5 s) instead of failing;
 * one connection per store, shared between threads under a lock.
 
+:func:`open_history` opens the store for the app and never fails: a damaged file
+(truncated, overwritten) is moved aside as ``conversations.db.corrupt-<timestamp>``
+(with its ``-wal`` / ``-shm`` files; nothing is deleted) and a new one started; a data
+dir that cannot be written gives an in-memory store (history off for the session).
+Either way it says what happened (:class:`HistoryNotice`).
+
 Nothing here imports Textual; the TUI and the tests use the same API.
 """
 
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Literal
 
 from gemmatui.core.errors import GemmaTuiError
+from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats
 
 Role = Literal["user", "assistant", "system", "error"]
@@ -69,6 +76,48 @@ class StorageError(GemmaTuiError):
     """The chat history could not be read or written (locked too long, disk full, …)."""
 
 
+class CorruptHistory(StorageError):
+    """The history file is not a sound SQLite database (truncated, overwritten, damaged)."""
+
+
+#: SQLite's primary result codes for a damaged file.
+_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _is_corrupt(err: BaseException) -> bool:
+    """Whether SQLite said the file itself is damaged (not locked, not read-only)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _CORRUPT_CODES
+
+
+def _check_integrity(path: Path) -> None:
+    """Raise :class:`CorruptHistory` if ``path`` exists and SQLite finds it damaged.
+
+    A file cut short can open and still fail on the first read of a lost page: the
+    quick check reads every page once, so the damage shows now, not mid-chat. The
+    connection is read-only: closing a read-write one on a damaged file deletes its
+    ``-wal`` and ``-shm`` files, which may hold the last conversations.
+    Anything else (a file that cannot be read here) is left to the real open to report.
+    """
+    if not path.is_file():
+        return
+    try:
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        rows = probe.execute("PRAGMA quick_check(1)").fetchall()
+    except sqlite3.Error as err:
+        if _is_corrupt(err):
+            raise CorruptHistory(f"the chat history {path} is damaged: {err}") from None
+        return
+    finally:
+        probe.close()
+    verdict = str(rows[0][0]) if rows else "ok"
+    if verdict != "ok":
+        raise CorruptHistory(f"the chat history {path} is damaged: {verdict}")
+
+
 @contextmanager
 def _friendly(path: Path) -> Iterator[None]:
     """Turn SQLite's exceptions into one line a person can act on."""
@@ -79,6 +128,8 @@ def _friendly(path: Path) -> Iterator[None]:
             f"chat history: {err} (was the conversation deleted elsewhere?)"
         ) from None
     except sqlite3.Error as err:
+        if _is_corrupt(err):
+            raise CorruptHistory(f"the chat history {path} is damaged: {err}") from None
         raise StorageError(f"chat history {path}: {err}") from None
 
 
@@ -144,16 +195,33 @@ class ConversationStore:
     Args:
         directory: Where ``conversations.db`` lives; created when missing.
         clock: Wall-clock seconds for ``created_at`` / ``updated_at`` (tests freeze it).
+        memory: Keep everything in memory and write nothing to ``directory`` (history
+            off: the app works, nothing outlives the session). :attr:`path` still
+            names where the file would be (exports go beside it).
+
+    Raises:
+        CorruptHistory: The file exists but is damaged (it is left as it is).
+        StorageError: The file cannot be opened or created (read-only data dir, …).
+
+    Attributes:
+        saved: Whether the conversations are written to disk (``False`` with ``memory``).
     """
 
-    def __init__(self, directory: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, directory: Path, *, clock: Callable[[], float] = time.time, memory: bool = False
+    ) -> None:
         self.path = Path(directory) / DB_NAME
+        self.saved = not memory
         self._now = clock
         self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        if not memory:
+            _check_integrity(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not memory:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
-                self.path,
+                ":memory:" if memory else self.path,
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,  # autocommit; transactions are explicit below
                 check_same_thread=False,  # shared between threads, guarded by self._lock
@@ -164,12 +232,26 @@ class ConversationStore:
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
         except (OSError, sqlite3.Error) as err:
+            self._close_quietly()
+            if _is_corrupt(err):
+                raise CorruptHistory(f"the chat history {self.path} is damaged: {err}") from None
             raise StorageError(f"cannot open the chat history at {self.path}: {err}") from None
-        with self._write() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        try:
+            with self._write() as db:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except StorageError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
 
     # ------------------------------------------------------------------ plumbing
 
@@ -181,22 +263,28 @@ class ConversationStore:
         for it here (busy_timeout) rather than failing half-way through.
         """
         with self._lock, _friendly(self.path):
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._connection
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock, _friendly(self.path):
-            return self._db.execute(sql, params).fetchall()
+            return self._connection.execute(sql, params).fetchall()
+
+    @property
+    def _connection(self) -> sqlite3.Connection:
+        assert self._db is not None, "the store failed to open"
+        return self._db
 
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards."""
         with self._lock:
-            self._db.close()
+            self._close_quietly()
 
     # ------------------------------------------------------------------ conversations
 
@@ -323,6 +411,10 @@ class ConversationStore:
     def export_markdown(self, conversation_id: int) -> str:
         """The conversation as a Markdown document (title, model, system prompt, turns).
 
+        Every stored text is sanitised (:mod:`gemmatui.core.text`), each on its own: a
+        file a person opens (or prints with ``cat``) must not carry a model's escape
+        sequences. The history itself keeps the raw text.
+
         Raises:
             KeyError: There is no conversation with this id.
         """
@@ -330,24 +422,108 @@ class ConversationStore:
         if conv is None:
             raise KeyError(conversation_id)
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.created_at))
-        lines = [f"# {conv.display_title}", "", f"- Model: `{conv.model}`", f"- Started: {created}"]
+        title, model = sanitize_line(conv.display_title), sanitize_line(conv.model)
+        lines = [f"# {title}", "", f"- Model: `{model}`", f"- Started: {created}"]
         if conv.system_prompt:
-            lines += ["", "## System prompt", "", *_quote(conv.system_prompt)]
+            lines += ["", "## System prompt", "", *_quote(sanitize(conv.system_prompt))]
         for msg in self.messages(conversation_id):
             lines.append("")
+            content = sanitize(msg.content)
             if msg.role == "user":
-                lines += ["## You", "", msg.content]
+                lines += ["## You", "", content]
             elif msg.role == "assistant":
-                lines += [f"## {msg.model or conv.model}", "", msg.content]
+                lines += [f"## {sanitize_line(msg.model) if msg.model else model}", "", content]
                 if msg.status == "partial":
                     lines += ["", "*(stopped: the reply is incomplete)*"]
                 elif msg.status == "error":
                     lines += ["", "*(interrupted: the reply is incomplete)*"]
             elif msg.role == "error":
-                lines += _quote(f"**Error:** {msg.content}")
+                lines += _quote(f"**Error:** {content}")
             else:
-                lines += ["## System", "", *_quote(msg.content)]
+                lines += ["## System", "", *_quote(content)]
         return "\n".join(lines).rstrip() + "\n"
+
+
+@dataclass(frozen=True)
+class HistoryNotice:
+    """What went wrong opening the chat history at start-up, for the app to say.
+
+    Attributes:
+        saved: Whether conversations are saved this session (``False``: history off).
+        reason: What went wrong, one line.
+        moved_to: Where the damaged file now is; ``None`` when nothing was moved.
+    """
+
+    saved: bool
+    reason: str
+    moved_to: Path | None = None
+
+
+def open_history(
+    directory: Path, *, clock: Callable[[], float] = time.time
+) -> tuple[ConversationStore, HistoryNotice | None]:
+    """Open the chat history for the app; never fails.
+
+    * A damaged file is moved aside (:func:`move_aside`: renamed, never deleted) and a
+      new, empty history started in its place.
+    * A history that cannot be opened or created (read-only or missing data dir, a
+      damaged file that cannot be moved) gives an in-memory store: the app works,
+      nothing is saved.
+
+    Returns:
+        The store, and what went wrong (``None`` when nothing did).
+    """
+    path = Path(directory) / DB_NAME
+    try:
+        return ConversationStore(directory, clock=clock), None
+    except CorruptHistory as err:
+        damage = str(err)
+    except StorageError as err:
+        return ConversationStore(directory, clock=clock, memory=True), HistoryNotice(
+            saved=False, reason=str(err)
+        )
+    try:
+        moved = move_aside(path, clock())
+    except OSError as err:
+        reason = f"{damage}; it could not be moved aside ({err.strerror or err})"
+        return ConversationStore(directory, clock=clock, memory=True), HistoryNotice(
+            saved=False, reason=reason
+        )
+    try:
+        return ConversationStore(directory, clock=clock), HistoryNotice(True, damage, moved)
+    except StorageError as err:
+        return ConversationStore(directory, clock=clock, memory=True), HistoryNotice(
+            saved=False, reason=f"{damage}; a new one could not be started: {err}", moved_to=moved
+        )
+
+
+def move_aside(path: Path, when: float) -> Path:
+    """Rename a damaged database to ``<name>.corrupt-<YYYYmmdd-HHMMSS>``, with its
+    ``-wal`` and ``-shm`` files renamed to match (SQLite finds them by that name).
+
+    A name already taken gets ``-2``, ``-3``... Nothing is deleted.
+
+    Returns:
+        The new path of the database file.
+
+    Raises:
+        OSError: The file could not be renamed (read-only data dir).
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    base = f"{path.name}.corrupt-{stamp}"
+    target = path.with_name(base)
+    copy = 1
+    while any(
+        Path(f"{target}{suffix}").exists() for suffix in ("", "-wal", "-shm")
+    ):
+        copy += 1
+        target = path.with_name(f"{base}-{copy}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        sibling = Path(f"{path}{suffix}")
+        if sibling.exists():
+            sibling.rename(Path(f"{target}{suffix}"))
+    return target
 
 
 def _quote(text: str) -> list[str]:

@@ -6,6 +6,9 @@ with fakes; :func:`build_app` is the one place that wires the real ones.
 
 Screens: ``models`` (hardware, fit, choice; the first screen until a model is chosen),
 ``pull``, ``chat`` (:mod:`gemmatui.tui.screens.chat`) and ``help``.
+
+Quitting (``ctrl+q``; a bare ``q`` except on the chat screen, where letters are typed)
+asks first while a reply streams or a download runs.
 """
 
 from __future__ import annotations
@@ -26,21 +29,24 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive, var
 from textual.timer import Timer
 
-from gemmatui.core.catalog import model_tag, variants_as_installed
+from gemmatui.core.catalog import capped_context, model_tag, variants_as_installed
 from gemmatui.core.config import Settings, update_settings
 from gemmatui.core.errors import EXIT_USAGE, ConfigError, GemmaTuiError, OllamaError, UsageError
 from gemmatui.core.fit import FitReport, VariantFit, layered_settings, plan
 from gemmatui.core.ollama import gemma_installed
 from gemmatui.core.types import HardwareSnapshot, InstalledModel
 from gemmatui.tui.commands import GemmaCommands
+from gemmatui.tui.screens.dialogs import ConfirmDialog
 from gemmatui.tui.screens.help import HelpScreen
 from gemmatui.tui.screens.models import ModelsScreen
+from gemmatui.tui.screens.pull import PullScreen
+from gemmatui.tui.terminal import require_terminal
 from gemmatui.tui.themes import DEFAULT_THEME, ThemeSet, load_themes
 
 if TYPE_CHECKING:
     from gemmatui.core.hardware import HardwareProbe
     from gemmatui.core.ollama import OllamaClient
-    from gemmatui.core.storage import ConversationStore
+    from gemmatui.core.storage import ConversationStore, HistoryNotice
 
 #: Seconds between automatic connection attempts while Ollama is down.
 RETRY_SECONDS = 5.0
@@ -61,6 +67,8 @@ class GemmaApp(App[int]):
         config_path: The config file choices are saved to (default: the usual one).
         themes: The themes found on disk, if already loaded; otherwise loaded on mount.
         clock: Monotonic seconds, for download rates (tests freeze it).
+        history_notice: What went wrong opening the chat history (a damaged file moved
+            aside, or history off); the chat and model screens show it in a banner.
 
     Attributes:
         fit_report: The fit for the saved context and KV cache type.
@@ -80,7 +88,10 @@ class GemmaApp(App[int]):
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+t", "change_theme", "Theme"),
         Binding("r,f5", "retry_ollama", "Retry Ollama"),
-        Binding("q,ctrl+q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit"),
+        # A bare letter quits only where nothing takes typing: never on the chat screen,
+        # where a letter meant for the prompt or the conversation list must not end the app.
+        Binding("q", "quit(True)", "Quit", show=False),
     ]
 
     ollama_ok: reactive[bool] = reactive(False)
@@ -102,6 +113,7 @@ class GemmaApp(App[int]):
         config_path: Path | None = None,
         themes: ThemeSet | None = None,
         clock: Callable[[], float] = time.monotonic,
+        history_notice: HistoryNotice | None = None,
     ) -> None:
         super().__init__()
         self.client = client
@@ -114,11 +126,13 @@ class GemmaApp(App[int]):
         self.config_path = config_path
         self._themes = themes
         self.clock = clock
+        self.history_notice = history_notice
         self.retry_seconds = RETRY_SECONDS
         self.fit_report: FitReport = None  # type: ignore[assignment]  # set on mount
         self.chosen_fit: VariantFit | None = None
         self._theme_ready = False
         self._retry_timer: Timer | None = None
+        self._quit_dialog: ConfirmDialog | None = None
 
     @property
     def hardware(self) -> HardwareSnapshot:
@@ -270,19 +284,78 @@ class GemmaApp(App[int]):
         self.open_chat(model, num_ctx)
 
     def open_chat(self, model: str, num_ctx: int) -> None:
-        """Replace every screen with a chat with ``model`` at ``num_ctx``."""
+        """Replace every screen with a chat with ``model`` at ``num_ctx`` (lowered to the
+        model's maximum context, and said so).
+
+        A chat already open goes on with the same conversation; a reply still streaming
+        there is stopped, and the new chat shows it (saved as partial) before anything
+        else, so the next request carries it.
+        """
         from gemmatui.tui.screens.chat import ChatScreen
 
+        old = next((s for s in reversed(self.screen_stack) if isinstance(s, ChatScreen)), None)
+        ending = [] if old is None or old.reply_worker is None else [old.reply_worker]
+        conversation_id = None if old is None or old.conversation is None else old.conversation.id
+        used = capped_context(model, num_ctx, variants_as_installed(self.installed))
         for _ in range(len(self.screen_stack) - 1):
             self.pop_screen()
-        self.push_screen(ChatScreen(model, num_ctx))
+        self.push_screen(
+            ChatScreen(
+                model,
+                used,
+                requested_ctx=num_ctx,
+                conversation_id=conversation_id,
+                after=ending,
+            )
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retry_ollama":
             return self.ollama_error is not None
         if action == "models":
             return not any(isinstance(screen, ModelsScreen) for screen in self.screen_stack)
+        if action == "quit" and parameters == (True,):  # the bare letter
+            from gemmatui.tui.screens.chat import ChatScreen
+
+            return not isinstance(self.screen, ChatScreen)
         return True
+
+    def busy_with(self) -> str | None:
+        """What quitting now would cut short, in words; ``None`` when nothing."""
+        from gemmatui.tui.screens.chat import ChatScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, PullScreen) and screen.state == "running":
+                return (
+                    f"{screen.tag} is still downloading. What has arrived stays on disk; "
+                    "pulling it again resumes from there."
+                )
+            if isinstance(screen, ChatScreen) and screen.generating:
+                return (
+                    "A reply is still streaming. Quitting stops it; what arrived is saved "
+                    "as a partial reply."
+                )
+        return None
+
+    async def action_quit(self, letter: bool = False) -> None:
+        """Quit; while a reply streams or a download runs, ask first.
+
+        Args:
+            letter: Pressed as a bare ``q`` (refused on the chat screen by
+                :meth:`check_action`).
+        """
+        busy = self.busy_with()
+        if busy is None or (self._quit_dialog is not None and self.screen is self._quit_dialog):
+            self.exit()  # nothing to lose, or asked twice: quit now
+            return
+
+        def answered(yes: bool | None) -> None:
+            self._quit_dialog = None
+            if yes:
+                self.exit()
+
+        self._quit_dialog = ConfirmDialog("Quit gemmatui?", busy, yes="Quit", no="Stay")
+        self.push_screen(self._quit_dialog, answered)
 
     def action_models(self) -> None:
         """Open the model screen (hardware, fit, context and KV cache)."""
@@ -338,14 +411,14 @@ def build_app(args: argparse.Namespace) -> GemmaApp:
     from gemmatui.core.hosts import resolve_host
     from gemmatui.core.ollama import OllamaClient
     from gemmatui.core.server_settings import read_server_env
-    from gemmatui.core.storage import ConversationStore
+    from gemmatui.core.storage import open_history
 
     path = config_path()
     themes = load_themes()
     settings = _apply_arguments(load_settings(path), args, themes.names())
     host, _ = resolve_host(args.host, os.environ, settings)
     server = read_server_env(host)
-    store = ConversationStore(data_dir())
+    store, history_notice = open_history(data_dir())
     return GemmaApp(
         client=OllamaClient(host),
         probe=detect_probe(),
@@ -355,15 +428,18 @@ def build_app(args: argparse.Namespace) -> GemmaApp:
         fit_env_source=server.source,
         config_path=path,
         themes=themes,
+        history_notice=history_notice,
     )
 
 
 def run_tui(args: argparse.Namespace) -> int:
     """Run the terminal app; returns the exit code.
 
-    Bad settings or arguments print one line and return 2 (no traceback).
+    Bad settings or arguments, or no terminal to run in (stdin or stdout redirected),
+    print one line and return 2 (no traceback, no escape codes).
     """
     try:
+        require_terminal()
         app = build_app(args)
     except (ConfigError, UsageError) as err:
         print(f"gemmatui: error: {err}", file=sys.stderr)

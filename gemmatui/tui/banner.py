@@ -1,10 +1,13 @@
-"""The "Ollama is not running" banner, shown at the top of any screen that yields it.
+"""The banners at the top of a screen: "Ollama is not running", and what went wrong
+with the chat history.
 
-It follows the app's connection state by itself (``app.ollama_ok`` and
-``app.ollama_error``), so a screen only has to compose it::
+:class:`OllamaBanner` follows the app's connection state by itself (``app.ollama_ok``
+and ``app.ollama_error``); :class:`HistoryBanner` shows ``app.history_notice`` (a
+damaged history moved aside, or history off). A screen only has to compose them::
 
     def compose(self) -> ComposeResult:
         yield OllamaBanner()
+        yield HistoryBanner()
         ...
 """
 
@@ -16,6 +19,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from gemmatui.core.storage import HistoryNotice
     from gemmatui.tui.app import GemmaApp
 
 INSTALL_URL = "https://ollama.com/download"
@@ -106,3 +110,57 @@ def banner_text(host: str, error: str, kind: ScreenKind, retry_seconds: float) -
             [text, Content.from_markup("[dim]Ollama said: $error[/dim]", error=error)]
         )
     return text
+
+
+class HistoryBanner(Static):
+    """A warning strip when the chat history did not open as it should: a damaged file
+    was moved aside and a new one started, or nothing is saved this session.
+
+    Hidden when the history opened normally (``app.history_notice`` is ``None``).
+    """
+
+    DEFAULT_CSS = """
+    HistoryBanner {
+        display: none;
+        height: auto;
+        padding: 0 1;
+        background: $warning-muted;
+        color: $text;
+        border-left: thick $warning;
+        margin-bottom: 1;
+    }
+    HistoryBanner.-shown {
+        display: block;
+    }
+    """
+
+    def on_mount(self) -> None:
+        notice = cast("GemmaApp", self.app).history_notice
+        self.set_class(notice is not None, "-shown")
+        if notice is not None:
+            self.update(history_text(notice))
+
+
+def history_text(notice: HistoryNotice) -> Content:
+    """The history banner's message: what happened, where the old file is, and whether
+    conversations are saved this session; SQLite's own words last, dimmed."""
+    if notice.saved:
+        text = Content.from_markup(
+            "[b]The chat history was damaged[/b], so a new one was started. The old file "
+            "was moved aside, not deleted: [b]$moved[/b].",
+            moved=str(notice.moved_to),
+        )
+    elif notice.moved_to is not None:
+        text = Content.from_markup(
+            "[b]Chat history is off:[/b] conversations are not saved this session. The "
+            "damaged file was moved aside, not deleted: [b]$moved[/b].",
+            moved=str(notice.moved_to),
+        )
+    else:
+        text = Content.from_markup(
+            "[b]Chat history is off:[/b] conversations are not saved this session; the "
+            "chat and the model screen work as usual."
+        )
+    return Content("\n").join(
+        [text, Content.from_markup("[dim]$reason[/dim]", reason=notice.reason)]
+    )

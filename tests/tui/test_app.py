@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from textual.binding import Binding
@@ -14,16 +19,18 @@ from textual.widgets.data_table import ColumnKey
 from gemmatui.core.config import Settings, load_settings
 from gemmatui.core.hardware import StaticProbe
 from gemmatui.core.types import HardwareSnapshot
-from gemmatui.tui import banner
+from gemmatui.tui import banner, terminal
 from gemmatui.tui.app import GemmaApp, build_app, run_tui
-from gemmatui.tui.banner import OllamaBanner
+from gemmatui.tui.banner import HistoryBanner, OllamaBanner
 from gemmatui.tui.commands import GemmaCommands
+from gemmatui.tui.screens.chat import ChatScreen
 from gemmatui.tui.screens.dialogs import ConfirmDialog
 from gemmatui.tui.screens.help import KEYMAP, HelpScreen, key_label
 from gemmatui.tui.screens.models import FitTable, ModelsScreen
 from gemmatui.tui.screens.pull import PullScreen
 from gemmatui.tui.widgets.sidebar import ConversationSidebar
 from tests.fake_ollama import FakeOllama, closed_port_url
+from tests.tui.chat_host import shown_text, until
 from tests.tui.conftest import (
     GPU_8GB,
     GPU_24GB,
@@ -252,6 +259,13 @@ async def test_the_chat_palette_offers_every_chat_action(fake: FakeOllama, make_
         assert not any("cursor" in name.lower() for name in names)
 
 
+@pytest.fixture
+def a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend stdin and stdout are a terminal (pytest captures both)."""
+    monkeypatch.setattr(terminal, "is_terminal", lambda stream: True)
+
+
+@pytest.mark.usefixtures("a_terminal")
 def test_run_tui_bad_config_is_one_line_and_exit_2(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -264,6 +278,7 @@ def test_run_tui_bad_config_is_one_line_and_exit_2(
     assert err.startswith("gemmatui: error: ") and str(config_file) in err
 
 
+@pytest.mark.usefixtures("a_terminal")
 def test_run_tui_unknown_theme_lists_the_themes(capsys: pytest.CaptureFixture[str]) -> None:
     """--theme nope: one line listing the available themes (ours among them), exit 2."""
     assert run_tui(_args(theme="nope")) == 2
@@ -281,6 +296,7 @@ def test_run_tui_unknown_theme_lists_the_themes(capsys: pytest.CaptureFixture[st
         ({"host": "http://127.0.0.1:99999"}, "port must be a number"),
     ],
 )
+@pytest.mark.usefixtures("a_terminal")
 def test_run_tui_bad_arguments_exit_2(
     values: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -455,3 +471,115 @@ async def test_chat_panels_follow_the_width_breakpoints(
         await pilot.press("ctrl+b")
         await pilot.pause()
         assert main.region.width >= 120 - 42 - 32
+
+
+# ---------------------------------------------------------------------- issue 9
+
+
+def _close(app: GemmaApp) -> None:
+    app.probe.close()
+    app.store.close()
+
+
+async def test_a_damaged_history_is_moved_aside_and_the_chat_works(
+    fake: FakeOllama, tmp_path: Path
+) -> None:
+    """A conversations.db that is garbage does not stop the app: it is moved aside as
+    conversations.db.corrupt-<timestamp>, a banner says so and where, and the chat
+    saves to a new history."""
+    data = tmp_path / "data"
+    data.mkdir()
+    garbage = b"not a database\n" * 100
+    (data / "conversations.db").write_bytes(garbage)
+    app = build_app(_args(host=fake.url, model="4b"))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ChatScreen))
+            banner = app.screen.query_one(HistoryBanner)
+            await until(pilot, lambda: banner.display and banner.size.area > 0)
+            text = shown_text(banner)
+            assert "damaged" in text and "conversations.db.corrupt-" in text
+            assert not app.screen.query_one(OllamaBanner).display
+        [moved] = data.glob("conversations.db.corrupt-*")
+        assert moved.read_bytes() == garbage
+        assert app.store.saved and app.store.list_conversations() == []
+    finally:
+        await app.client.aclose()
+        _close(app)
+
+
+async def test_an_unusable_data_dir_runs_with_history_off(
+    fake: FakeOllama, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data dir that cannot be created: the model screen and its fit work, and a banner
+    says that history is off this session."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    monkeypatch.setenv("GEMMATUI_DATA_DIR", str(blocker / "data"))
+    app = build_app(_args(host=fake.url))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+            screen = app.screen
+            assert screen.query_one(FitTable).row_count == 4
+            banner = screen.query_one(HistoryBanner)
+            await until(pilot, lambda: banner.display and banner.size.area > 0)
+            assert "history is off" in shown_text(banner)
+        assert not app.store.saved
+    finally:
+        await app.client.aclose()
+        _close(app)
+
+
+async def test_no_history_banner_when_the_history_is_fine(
+    fake: FakeOllama, make_app: MakeApp
+) -> None:
+    """Nothing went wrong: no history banner."""
+    app = make_app(fake.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        assert not app.screen.query_one(HistoryBanner).display
+
+
+def _stream(kind: str, stack: ExitStack, tmp_path: Path, mode: str) -> IO[Any]:
+    """stdin / stdout for the child: /dev/null, a file, or a pseudo-terminal."""
+    if kind == "pty":
+        main_fd, child_fd = os.openpty()
+        stack.callback(os.close, main_fd)
+        return stack.enter_context(os.fdopen(child_fd, mode))
+    if kind == "file":
+        return stack.enter_context((tmp_path / "out").open(mode))
+    return stack.enter_context(open(os.devnull, mode))  # noqa: SIM115 - closed by the stack
+
+
+@pytest.mark.parametrize(
+    ("stdin", "stdout"),
+    [("null", "file"), ("pty", "file"), ("null", "pty")],
+    ids=["no-terminal", "stdout-redirected", "stdin-redirected"],
+)
+def test_without_a_terminal_one_line_and_exit_2(stdin: str, stdout: str, tmp_path: Path) -> None:
+    """`gemmatui < /dev/null > out` (or either one redirected): one line on stderr, exit
+    2, nothing written to stdout, and Textual never loaded (so no escape codes, no hang)."""
+    with ExitStack() as stack:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "gemmatui"],
+            stdin=_stream(stdin, stack, tmp_path, "r"),
+            stdout=_stream(stdout, stack, tmp_path, "w"),
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2
+    said = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert said == [f"gemmatui: error: {terminal.NEEDS_TERMINAL}"]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] == "textual"}
+    if stdout == "file":
+        assert (tmp_path / "out").read_text() == ""
+
+
+def test_run_tui_refuses_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """run_tui itself checks too (whoever calls it): pytest's captured streams are no
+    terminal, so it returns 2 with one line before building anything."""
+    assert run_tui(_args()) == 2
+    assert capsys.readouterr().err == f"gemmatui: error: {terminal.NEEDS_TERMINAL}\n"

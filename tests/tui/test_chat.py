@@ -6,6 +6,7 @@ its own config and data dir (``tests/tui/conftest.py``).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -190,8 +191,8 @@ async def test_escape_stops_and_keeps_the_partial_reply(make_app: MakeApp) -> No
 
 
 async def test_quitting_mid_reply_saves_what_arrived(make_app: MakeApp) -> None:
-    """Ctrl+Q while a reply streams: the app closes and the words that arrived are in the
-    history, marked 'partial'."""
+    """Ctrl+Q while a reply streams asks first; "y": the app closes and the words that
+    arrived are in the history, marked 'partial'."""
     with FakeOllama(installed=["4b"], tokens=400, token_rate=40) as fake:
         app = make_app(fake.url, settings=SETTINGS)
         async with app.run_test(size=SIZE) as pilot:
@@ -199,6 +200,8 @@ async def test_quitting_mid_reply_saves_what_arrived(make_app: MakeApp) -> None:
             block = await send(pilot, "talk")
             await until(pilot, lambda: len(block.text.split()) >= 3)
             await pilot.press("ctrl+q")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
         conv = app.store.last_conversation()
         assert conv is not None
         last = app.store.messages(conv.id)[-1]
@@ -426,17 +429,19 @@ async def test_sidebar_resume_rename_and_delete(make_app: MakeApp) -> None:
             await until(pilot, lambda: isinstance(app.screen, EditTextDialog))
             app.screen.query_one(Input).value = "Renamed [b]chat[/b]"
             await pilot.press("enter")
-            await until(pilot, lambda: app.screen is screen)
+            await until(pilot, lambda: app.screen is screen and screen.prompt.has_focus)
             older = screen.conversation
             assert older is not None and older.title == "Renamed [b]chat[/b]"
             assert "Renamed [b]chat[/b]" in shown_text(sidebar)
             assert screen.sub_title.endswith("Renamed [b]chat[/b]")
 
+            sidebar.option_list.focus()
             await pilot.press("delete")
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press("n")  # changed my mind
-            await until(pilot, lambda: app.screen is screen)
+            await until(pilot, lambda: app.screen is screen and screen.prompt.has_focus)
             assert len(app.store.list_conversations()) == 2
+            sidebar.option_list.focus()
             await pilot.press("delete")
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press("y")
@@ -606,3 +611,198 @@ async def test_a_stopped_reply_still_counts_in_the_context_gauge(make_app: MakeA
             assert tokens.context == pytest.approx(expected, abs=2)
             assert tokens.estimated
             assert f"≈{tokens.context:,} / 8k ctx" in shown_text(tokens)
+
+
+# ---------------------------------------------------------------------- issue 9
+
+
+async def test_the_context_is_lowered_to_the_models_maximum(make_app: MakeApp) -> None:
+    """1B reads at most 32k: asked for 128k, the chat's title says "32k (model max)",
+    the gauge's scale is 32k, requests carry num_ctx 32768, and a notification says so."""
+    one_b = "gemma3:1b-it-qat"
+    with FakeOllama(installed=["1b"], reply="Short.") as fake:
+        app = make_app(fake.url, settings=Settings(model=one_b, num_ctx=131072))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            assert screen.num_ctx == 32768 and screen.requested_ctx == 131072
+            assert f"{one_b} · 32k (model max) context" in screen.sub_title
+            await send(pilot, "hi")
+            await finished(pilot, screen)
+            [request] = fake.chat_requests()
+            assert request["options"]["num_ctx"] == 32768
+            tokens = screen.query_one(TokenPanel)
+            assert tokens.num_ctx == 32768 and "/ 32k ctx" in shown_text(tokens)
+            lowered = [n for n in app._notifications if n.title == "Context lowered"]
+            assert len(lowered) == 1 and "128k" in lowered[0].message
+
+
+async def test_a_model_within_its_maximum_keeps_the_context(make_app: MakeApp) -> None:
+    """4B reads 128k: 128k is kept as asked, and nothing is said about it."""
+    with FakeOllama(installed=["4b"]) as fake:
+        app = make_app(fake.url, settings=Settings(model=MODEL, num_ctx=131072))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            assert screen.num_ctx == 131072 and "128k context" in screen.sub_title
+            assert "(model max)" not in screen.sub_title
+            assert not [n for n in app._notifications if n.title == "Context lowered"]
+
+
+async def test_ctrl_q_mid_reply_asks_and_no_keeps_streaming(make_app: MakeApp) -> None:
+    """Ctrl+Q while a reply streams opens a confirmation; "n" closes it, the reply goes on
+    and the prompt has the focus again."""
+    with FakeOllama(installed=["4b"], tokens=400, token_rate=40) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            block = await send(pilot, "talk")
+            await until(pilot, lambda: len(block.text.split()) >= 2)
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            assert "still streaming" in shown_text(app.screen)
+            await pilot.press("n")
+            await until(pilot, lambda: app.screen is screen and screen.prompt.has_focus)
+            words = len(block.text.split())
+            await until(pilot, lambda: len(block.text.split()) > words)
+            assert app.is_running and screen.generating
+            await pilot.press("escape")
+            await finished(pilot, screen)
+            await pilot.press("ctrl+q")  # nothing streams now: no question
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmDialog)
+        assert app.return_code in (None, 0)
+
+
+async def test_typing_q_in_the_conversation_list_never_quits(make_app: MakeApp) -> None:
+    """A bare `q` is a letter on the chat screen: typed in the conversation list (Ctrl+B)
+    mid-reply, "quick" neither quits nor asks; on the model screen `q` still quits."""
+    with FakeOllama(installed=["4b"], tokens=400, token_rate=40) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            block = await send(pilot, "talk")
+            await until(pilot, lambda: len(block.text.split()) >= 2)
+            await pilot.press("ctrl+b")
+            assert screen.sidebar.option_list.has_focus
+            await pilot.press(*"quick")
+            await pilot.pause()
+            assert app.is_running and app.screen is screen and screen.generating
+            await pilot.press("escape")
+            await finished(pilot, screen)
+            await pilot.press("ctrl+o")
+            await until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running)
+
+
+async def test_focus_returns_to_the_prompt_after_a_dialog(make_app: MakeApp) -> None:
+    """Esc on the rename dialog (opened from the conversation list) or the system prompt
+    dialog: the prompt has the focus, so the next letters are typed there."""
+    with FakeOllama(installed=["4b"], reply="Ok.") as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            await send(pilot, "first")
+            await finished(pilot, screen)
+            await pilot.press("ctrl+b")
+            await pilot.press("f2")
+            await until(pilot, lambda: isinstance(app.screen, EditTextDialog))
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is screen and screen.prompt.has_focus)
+            await pilot.press(*"quit")
+            assert app.is_running and screen.prompt.text == "quit"
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, EditTextDialog))
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is screen and screen.prompt.has_focus)
+
+
+async def test_switching_model_mid_reply_keeps_the_partial_reply_in_view_and_history(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+O, another model, mid-reply: the new chat shows the stopped reply, and the
+    next request sends it as the assistant's turn (never [user, user]). The stream takes
+    a moment to close when stopped (as a real connection may), so the old chat saves its
+    reply only after the new chat has mounted."""
+    from gemmatui.core.types import ChatChunk
+
+    requests: list[tuple[str, list[dict[str, str]]]] = []
+
+    async def slow_to_close_chat(  # type: ignore[no-untyped-def]
+        model: str, messages: list[dict[str, str]], **kwargs: object
+    ):
+        requests.append((model, [dict(m) for m in messages]))
+        if len(requests) > 1:
+            yield ChatChunk(content="Going on.", done=True)
+            return
+        try:
+            for i in range(10_000):
+                yield ChatChunk(content=f"word{i} ")
+                await asyncio.sleep(0.02)
+        finally:
+            await asyncio.sleep(0.3)  # closing the connection
+
+    with FakeOllama(installed=["4b", "12b"]) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            monkeypatch.setattr(app.client, "chat", slow_to_close_chat)
+            block = await send(pilot, "talk for a while")
+            await until(pilot, lambda: len(block.text.split()) >= 5)
+            await pilot.press("ctrl+o")
+            await until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+            await pilot.press("down", "enter")  # 12B
+            await until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen != screen)
+            new = chat(app)
+            conv = screen.conversation
+            assert conv is not None
+            await until(pilot, lambda: len(app.store.messages(conv.id)) == 2)
+            await pilot.pause(0.1)
+            saved = app.store.messages(conv.id)[-1]
+            assert (saved.role, saved.status) == ("assistant", "partial")
+            assert new.conversation is not None and new.conversation.id == conv.id
+            [shown] = new.query(AssistantMessage)
+            assert (shown.text, shown.status) == (saved.content, "partial")
+            assert "(stopped)" in shown_text(shown)
+            await send(pilot, "go on")
+            await finished(pilot, new)
+            assert requests[-1] == (
+                "gemma3:12b-it-qat",
+                [
+                    {"role": "user", "content": "talk for a while"},
+                    {"role": "assistant", "content": saved.content},
+                    {"role": "user", "content": "go on"},
+                ],
+            )
+
+
+async def test_a_missing_model_names_the_key_that_pulls_it(make_app: MakeApp) -> None:
+    """The chat's model is not installed: the error names the app's own way to pull it
+    (ctrl+o, Enter), not the CLI's `gemmatui pull`."""
+    with FakeOllama(installed=["4b"]) as fake:
+        settings = Settings(model="gemma3:27b-it-qat", num_ctx=NUM_CTX)
+        app = make_app(fake.url, settings=settings)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            screen.prompt.insert("hello")
+            await pilot.press("enter")
+            await finished(pilot, screen)
+            [error] = screen.query(ErrorMessage)
+            assert "not installed" in error.text and "ctrl+o" in error.text
+            assert "gemmatui pull" not in error.text
+
+
+async def test_the_tokens_panel_says_a_reply_was_stopped(make_app: MakeApp) -> None:
+    """Esc mid-reply: the tokens panel's live line says "Stopped" with the tokens that
+    arrived, not "No reply yet"."""
+    with FakeOllama(installed=["4b"], tokens=400, token_rate=40) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot)
+            block = await send(pilot, "talk")
+            await until(pilot, lambda: len(block.text.split()) >= 4)
+            await pilot.press("escape")
+            await finished(pilot, screen)
+            tokens = screen.query_one(TokenPanel)
+            live = shown_text(tokens.query_one("#tok-live"))
+            assert "No reply yet" not in live
+            assert "Stopped" in live and f"{tokens.tokens} tokens" in live

@@ -216,3 +216,27 @@ async def test_progress_after_the_widgets_are_gone_is_ignored(
         client.gate.set()
         await pilot.pause()
         assert screen.state == "running"  # run_test re-raises a failed worker on exit
+
+
+async def test_quitting_mid_download_asks_first(scripted_app: Callable[..., GemmaApp]) -> None:
+    """`q` (or ctrl+q) while a pull runs asks first: "n" keeps the download going; "y"
+    quits."""
+    client = ScriptedOllama(pull_script=progress_script()[:4])  # then holds: mid-download
+    app = scripted_app(client)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_pull(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, PullScreen) and screen.state == "running"
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "still downloading" in str(app.screen.query_one(".confirm--message").render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is screen and screen.state == "running" and app.is_running
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await pilot.pause()
+        assert not app.is_running

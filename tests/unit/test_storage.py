@@ -8,13 +8,23 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gemmatui.core.storage import DB_NAME, ConversationStore, StorageError, title_from
+from gemmatui.core.storage import (
+    DB_NAME,
+    ConversationStore,
+    CorruptHistory,
+    StorageError,
+    move_aside,
+    open_history,
+    title_from,
+)
 from gemmatui.core.types import ChatStats
 
 MODEL = "gemma3:4b-it-qat"
@@ -292,3 +302,124 @@ def test_delete_messages_removes_only_the_given_ids(tmp_path: Path) -> None:
     finally:
         one.close()
         two.close()
+
+
+def _history_with_one_conversation(directory: Path) -> None:
+    store = ConversationStore(directory)
+    conv = store.create_conversation(MODEL)
+    for i in range(200):
+        store.add_message(conv.id, "user", f"message {i} " * 40)
+    store.close()
+
+
+def _garbage(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not SQLite\n" * 500)
+
+
+def _truncated(path: Path) -> None:
+    _history_with_one_conversation(path.parent)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("damage", [_garbage, _truncated], ids=["garbage", "truncated"])
+def test_a_damaged_file_is_a_corrupt_history_error(
+    tmp_path: Path, damage: Callable[[Path], None]
+) -> None:
+    """Garbage or a file cut short: CorruptHistory (a StorageError), file left as it is."""
+    path = tmp_path / DB_NAME
+    damage(path)
+    before = path.read_bytes()
+    with pytest.raises(CorruptHistory, match="is damaged"):
+        ConversationStore(tmp_path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("damage", [_garbage, _truncated], ids=["garbage", "truncated"])
+def test_open_history_moves_a_damaged_file_aside_and_starts_fresh(
+    tmp_path: Path, damage: Callable[[Path], None]
+) -> None:
+    """The damaged file and its -wal (which may hold the last turns) are renamed, never
+    deleted, to conversations.db.corrupt-<timestamp>[-wal], the -shm along with them; a
+    new, working history takes their place."""
+    path = tmp_path / DB_NAME
+    damage(path)
+    before = path.read_bytes()
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    wal.write_bytes(b"old wal")
+    shm.write_bytes(b"old shm")
+    noon = time.mktime((2025, 3, 14, 12, 0, 0, 0, 0, -1))
+    store, notice = open_history(tmp_path, clock=lambda: noon)
+    try:
+        assert notice is not None and notice.saved
+        assert "is damaged" in notice.reason
+        moved = tmp_path / f"{DB_NAME}.corrupt-20250314-120000"
+        assert notice.moved_to == moved
+        assert moved.read_bytes() == before
+        assert Path(f"{moved}-wal").read_bytes() == b"old wal"
+        assert Path(f"{moved}-shm").exists()  # SQLite's scratch index: moved, not kept as is
+        assert store.saved and store.list_conversations() == []
+        conv = store.create_conversation(MODEL)
+        store.add_message(conv.id, "user", "a fresh start")
+    finally:
+        store.close()
+    again = ConversationStore(tmp_path)
+    assert [c.title for c in again.list_conversations()] == ["a fresh start"]
+    again.close()
+
+
+def test_move_aside_never_overwrites_an_earlier_copy(tmp_path: Path) -> None:
+    """Two damaged files in the same second: the second gets its own name."""
+    path = tmp_path / DB_NAME
+    first, second = b"first", b"second"
+    path.write_bytes(first)
+    one = move_aside(path, 0.0)
+    path.write_bytes(second)
+    two = move_aside(path, 0.0)
+    assert one != two and one.read_bytes() == first and two.read_bytes() == second
+    assert not path.exists()
+
+
+def test_open_history_on_an_unusable_data_dir_runs_in_memory(tmp_path: Path) -> None:
+    """A data dir that cannot be created (here: a file is in the way): the store works
+    in memory, saves nothing, and the notice says history is off and why."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a dir")
+    store, notice = open_history(blocker / "data")
+    try:
+        assert notice is not None and not notice.saved and notice.moved_to is None
+        assert "cannot open the chat history" in notice.reason
+        assert not store.saved
+        conv = store.create_conversation(MODEL)
+        store.add_message(conv.id, "user", "kept for this session")
+        assert [m.content for m in store.messages(conv.id)] == ["kept for this session"]
+    finally:
+        store.close()
+    assert blocker.read_text() == "not a dir"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_open_history_on_a_read_only_data_dir_runs_in_memory(tmp_path: Path) -> None:
+    """A read-only data dir without a history: history off, nothing written there."""
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o500)
+    try:
+        store, notice = open_history(data)
+        store.close()
+        assert notice is not None and not notice.saved
+        assert list(data.iterdir()) == []
+    finally:
+        data.chmod(0o700)
+
+
+def test_open_history_keeps_a_sound_history(tmp_path: Path) -> None:
+    """Nothing wrong: the history opens as it is, no notice."""
+    _history_with_one_conversation(tmp_path)
+    store, notice = open_history(tmp_path)
+    try:
+        assert notice is None and store.saved and len(store.list_conversations()) == 1
+    finally:
+        store.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []

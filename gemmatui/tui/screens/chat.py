@@ -44,15 +44,17 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header
-from textual.worker import Worker
+from textual.worker import Worker, WorkerError
 
 from gemmatui.core.config import atomic_write_text
-from gemmatui.core.errors import OllamaError
+from gemmatui.core.catalog import find_variant
+from gemmatui.core.errors import ModelNotFound, OllamaError
 from gemmatui.core.fit import VariantFit
 from gemmatui.core.storage import Conversation, Status, StorageError, StoredMessage
+from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats, HardwareSample, RunningModel
 from gemmatui.core.units import format_ctx
-from gemmatui.tui.banner import OllamaBanner
+from gemmatui.tui.banner import HistoryBanner, OllamaBanner
 from gemmatui.tui.messages import (
     ConversationSelected,
     DeleteConversationRequested,
@@ -107,6 +109,24 @@ def export_name(conv: Conversation) -> str:
     return f"{conv.id:04d}-{slug or 'conversation'}.md"
 
 
+def describe_chat_error(err: OllamaError) -> str:
+    """A failed request in the app's own words: a missing model names the key that pulls
+    it here (the CLI's "gemmatui pull …" means nothing inside the app).
+
+    >>> from gemmatui.core.errors import ModelNotFound
+    >>> print(describe_chat_error(ModelNotFound("gemma3:27b-it-qat")))  # doctest: +ELLIPSIS
+    model 'gemma3:27b-it-qat' is not installed: press ctrl+o (Models), choose it and press Enter...
+    """
+    if isinstance(err, ModelNotFound):
+        if find_variant(err.model) is None:  # not one of ours: the model screen cannot pull it
+            return f"model '{err.model}' is not installed: pull it with `ollama pull {err.model}`"
+        return (
+            f"model '{err.model}' is not installed: press ctrl+o (Models), choose it and "
+            "press Enter to pull it"
+        )
+    return str(err)
+
+
 def _block_for(msg: StoredMessage, model: str) -> MessageBlock | None:
     if msg.role == "user":
         return UserMessage(msg.content, message_id=msg.id)
@@ -128,7 +148,13 @@ class ChatScreen(Screen[None]):
 
     Args:
         model: The Ollama tag to chat with, e.g. ``"gemma3:12b-it-qat"``.
-        num_ctx: The planned context length, sent with every request.
+        num_ctx: The context length sent with every request (at most the model's maximum:
+            :func:`~gemmatui.core.catalog.capped_context`).
+        requested_ctx: The context asked for, when ``num_ctx`` was lowered from it: the
+            title says "(model max)" and a notification says so once.
+        conversation_id: The conversation to show (default: the last one changed).
+        after: Replies of a chat this one replaces that are still ending: the history is
+            read once they are saved, so it shows them.
         gpu_interval: Seconds between hardware readings; ``None``: never poll (tests
             post :class:`GpuSampled` themselves).
         ps_interval: Seconds between ``/api/ps`` questions; ``None``: only on start
@@ -167,12 +193,18 @@ class ChatScreen(Screen[None]):
         model: str,
         num_ctx: int,
         *,
+        requested_ctx: int | None = None,
+        conversation_id: int | None = None,
+        after: Iterable[Worker[None]] = (),
         gpu_interval: float | None = GPU_INTERVAL,
         ps_interval: float | None = PS_INTERVAL,
     ) -> None:
         super().__init__()
         self.model = model
         self.num_ctx = num_ctx
+        self.requested_ctx = requested_ctx if requested_ctx is not None else num_ctx
+        self._resume_id = conversation_id
+        self._after = list(after)
         self.gpu_interval = gpu_interval
         self.ps_interval = ps_interval
         self.conversation: Conversation | None = None
@@ -193,6 +225,7 @@ class ChatScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield OllamaBanner()
+        yield HistoryBanner()
         with Horizontal(id="chat-body"):
             yield ConversationSidebar(id="sidebar")
             with Vertical(id="chat-main"):
@@ -228,19 +261,49 @@ class ChatScreen(Screen[None]):
         except StorageError as err:
             self.notify(str(err), title="Chat history", severity="error", markup=False)
 
+    @property
+    def ctx_capped(self) -> bool:
+        """Whether the context was lowered to the model's maximum."""
+        return self.num_ctx < self.requested_ctx
+
     async def on_mount(self) -> None:
         self.system_prompt = self.app.settings.system_prompt
         self.fit = self._plan_fit()
         self._paint_plan()
         self._paint_title()
+        if self.ctx_capped:
+            self.notify(
+                f"{self.model} reads at most {format_ctx(self.num_ctx)} tokens of context: "
+                f"this chat uses {format_ctx(self.num_ctx)}, not the "
+                f"{format_ctx(self.requested_ctx)} asked for.",
+                title="Context lowered",
+                markup=False,
+            )
         if self.gpu_interval is not None:
             self._poll_gpu()
         # After the first paint: the first Ollama call may import its client library.
         self.call_after_refresh(self._poll_models)
+        # The chat this one replaces saves its stopped reply as it ends: read after that.
+        for worker in self._after:
+            try:
+                await worker.wait()
+            except WorkerError:  # cancelled (it was stopped) or failed: it saved first
+                pass
+        self._after = []
         with self.storage_errors():
-            last = self.app.store.last_conversation()
-            if last is not None:
-                await self._show_conversation(last)
+            conv = None
+            if self._resume_id is not None:
+                conv = self.app.store.get(self._resume_id)
+            if conv is None:
+                conv = self.app.store.last_conversation()
+            if conv is not None:
+                await self._show_conversation(conv)
+
+    def on_screen_resume(self) -> None:
+        """Back from a dialog or another screen: the prompt has the focus again, so a
+        letter typed next goes into it (and never reaches an app key)."""
+        if self.is_mounted:
+            self.call_after_refresh(self.prompt.focus)
 
     def _plan_fit(self) -> VariantFit | None:
         """The fit of the chat's model at the chat's context (``None``: not in the catalogue)."""
@@ -386,7 +449,7 @@ class ChatScreen(Screen[None]):
             raise
         except OllamaError as err:
             status = "error"
-            error = str(err)
+            error = describe_chat_error(err)
             self.app.check_ollama()  # the banner and the automatic retry follow the outcome
         except Exception as err:  # a bug must not end the app and lose what arrived
             self.log.error("the reply failed", err)
@@ -452,7 +515,7 @@ class ChatScreen(Screen[None]):
             return
         reply_id, error_id = saved
         try:
-            self.tokens.reply_finished(stats, added_chars=added_chars)
+            self.tokens.reply_finished(stats, added_chars=added_chars, status=status)
             self.refresh_bindings()
             self._poll_models()
             if text:
@@ -492,7 +555,8 @@ class ChatScreen(Screen[None]):
             self._start_reply(self.conversation)
 
     def action_copy_reply(self) -> None:
-        """Copy the focused reply, or the last one, to the clipboard."""
+        """Copy the focused reply, or the last one, to the clipboard (sanitised: no
+        escape sequence of the model's reaches the terminal or the clipboard)."""
         focused = self.focused
         block = next(
             (
@@ -508,8 +572,9 @@ class ChatScreen(Screen[None]):
         if block is None or not block.text:
             self.notify("No reply to copy yet", severity="warning")
             return
-        self.app.copy_to_clipboard(block.text)
-        self.notify(f"Copied the reply ({len(block.text):,} characters)")
+        text = sanitize(block.text)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied the reply ({len(text):,} characters)")
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the saved conversations."""
@@ -633,7 +698,9 @@ class ChatScreen(Screen[None]):
     def _paint_title(self) -> None:
         """The header: model, context and the conversation's title (plain text)."""
         title = self.conversation.display_title if self.conversation else "New conversation"
-        self.sub_title = f"{self.model} · {format_ctx(self.num_ctx)} context · {title}"
+        ctx = format_ctx(self.num_ctx) + (" (model max)" if self.ctx_capped else "")
+        header = f"{self.model} · {ctx} context · {title}"
+        self.sub_title = sanitize_line(header)  # the title is the user's text
 
     @on(ConversationSelected)
     async def _selected(self, event: ConversationSelected) -> None:
@@ -705,12 +772,12 @@ class ChatScreen(Screen[None]):
             if self.conversation is not None and self.conversation.id == conv.id:
                 await self.action_new_conversation()
             self._refresh_sidebar()
-            self.sidebar.option_list.focus()
 
         self.app.push_screen(
             ConfirmDialog(
                 "Delete this conversation?",
-                f"“{conv.display_title}” and its {count} messages are deleted for good.",
+                f"“{sanitize_line(conv.display_title)}” and its {count} messages are "
+                "deleted for good.",
                 yes="Delete",
             ),
             answered,

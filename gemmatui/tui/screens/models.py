@@ -28,7 +28,7 @@ from gemmatui.core.fit import FitReport, GpuBudget, VariantFit
 from gemmatui.core.hardware import CPU_ONLY_NOTE
 from gemmatui.core.types import KV_TYPES, HardwareSnapshot, InstalledModel
 from gemmatui.core.units import format_bytes, format_ctx, format_decimal_bytes
-from gemmatui.tui.banner import OllamaBanner
+from gemmatui.tui.banner import HistoryBanner, OllamaBanner
 from gemmatui.tui.screens.pull import PullScreen
 
 if TYPE_CHECKING:
@@ -350,6 +350,7 @@ class ModelsScreen(Screen[None]):
         self._kv = current.kv_type
         yield Header()
         yield OllamaBanner()
+        yield HistoryBanner()
         yield HardwareCard(id="hardware")
         with Horizontal(id="choices"):
             yield Label("Context", classes="choice-label")

@@ -3,6 +3,12 @@
 Whatever the user or the model wrote is content, never markup: prompts and errors
 are shown with ``markup=False``, replies through the Markdown widget (which takes
 ``[bold]`` or ``[link=...]`` as text), and headers are built as ``Content`` objects.
+
+Nor does it ever drive the terminal: everything shown here (prompts, replies, errors
+quoting a server, the system prompt, a model's name from the history) goes through
+:mod:`gemmatui.core.text` first, which removes escape sequences and control
+characters. The blocks keep the raw text in their ``text`` attribute (it is what the
+model reads back and what the history holds); only what is displayed is sanitised.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from textual.reactive import reactive, var
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
+from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats
 
 ReplyStatus = Literal["streaming", "complete", "partial", "error"]
@@ -73,10 +80,10 @@ class MessageBlock(Vertical):
 
 
 class UserMessage(MessageBlock):
-    """What the user sent, shown exactly as typed.
+    """What the user sent, shown as typed (less any escape sequences or controls).
 
     Args:
-        text: The prompt.
+        text: The prompt, raw (kept in :attr:`text`).
         message_id: Its id in the store.
     """
 
@@ -93,7 +100,7 @@ class UserMessage(MessageBlock):
 
     def compose(self) -> ComposeResult:
         yield Static("You", classes="header", markup=False)
-        yield Static(self.text, classes="body", markup=False)
+        yield Static(sanitize(self.text), classes="body", markup=False)
 
 
 def header_variants(model: str, stats: ChatStats | None) -> list[Content]:
@@ -106,6 +113,7 @@ def header_variants(model: str, stats: ChatStats | None) -> list[Content]:
     >>> [v.plain for v in header_variants("gemma3:4b-it-qat", None)]
     ['gemma3:4b-it-qat']
     """
+    model = sanitize_line(model)  # a model name read back from the history
     rate = stats.eval_rate if stats else None
     if stats is None or not rate:
         return [Content(model)]
@@ -144,7 +152,8 @@ class AssistantMessage(MessageBlock, can_focus=True):
 
     A :class:`~gemmatui.tui.widgets.reply_stream.ReplyStream` writes a streaming
     reply into its Markdown widget(s) and keeps :attr:`text` up to date with
-    ``set_reactive``, so no watcher runs per token. Focus a reply (click or Tab) to
+    ``set_reactive``, so no watcher runs per token. :attr:`text` is the raw reply;
+    the Markdown widgets get it sanitised. Focus a reply (click or Tab) to
     make it the one Ctrl+Y copies.
 
     Args:
@@ -188,7 +197,7 @@ class AssistantMessage(MessageBlock, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield ReplyHeader(self.model, self.stats, classes="header")
-        yield ReplyMarkdown(self.text or None, classes="body")
+        yield ReplyMarkdown(sanitize(self.text) or None, classes="body")
         mark = Static(STATUS_MARKS.get(self.status, ""), classes="mark", markup=False)
         mark.display = self.status in STATUS_MARKS
         yield mark
@@ -221,7 +230,8 @@ class ErrorMessage(MessageBlock):
     """A failure, in words (never a traceback), where it happened in the conversation.
 
     Args:
-        text: What went wrong and, where possible, what to do.
+        text: What went wrong and, where possible, what to do (it may quote a
+            server's words: shown sanitised).
         message_id: Its id in the store.
     """
 
@@ -238,7 +248,7 @@ class ErrorMessage(MessageBlock):
 
     def compose(self) -> ComposeResult:
         yield Static("Error", classes="header", markup=False)
-        yield Static(self.text, classes="body", markup=False)
+        yield Static(sanitize(self.text), classes="body", markup=False)
 
 
 class SystemPromptMessage(MessageBlock):
@@ -261,9 +271,9 @@ class SystemPromptMessage(MessageBlock):
 
     def compose(self) -> ComposeResult:
         yield Static("System prompt", classes="header", markup=False)
-        yield Static(self.text, classes="body", markup=False)
+        yield Static(sanitize(self.text), classes="body", markup=False)
 
     def set_text(self, text: str) -> None:
         """Show a changed system prompt."""
         self.text = text
-        self.query_one(".body", Static).update(Content(text))
+        self.query_one(".body", Static).update(Content(sanitize(text)))

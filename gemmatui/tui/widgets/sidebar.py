@@ -1,7 +1,8 @@
 """The conversation sidebar (Ctrl+B): saved chats, newest first, with New/Rename/Delete.
 
 It only lists and asks; the screen does the work on the store when it hears the
-messages this posts.
+messages this posts. Titles come from what the user wrote (or a rename), models from
+the history file: both are shown as one sanitised line, never markup.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from gemmatui.core.storage import Conversation
+from gemmatui.core.text import sanitize_line
 from gemmatui.tui.messages import (
     ConversationSelected,
     DeleteConversationRequested,
@@ -30,13 +32,12 @@ TITLE_WIDTH = 27
 
 def _option(conv: Conversation, current: bool) -> Option:
     when = time.strftime("%m-%d %H:%M", time.localtime(conv.updated_at))
-    title = conv.display_title
-    if len(title) > TITLE_WIDTH:
-        title = title[: TITLE_WIDTH - 1] + "…"
+    title = sanitize_line(conv.display_title, TITLE_WIDTH)
+    model = sanitize_line(conv.model.removeprefix("gemma3:"))
     prompt = Content.assemble(
         ("● " if current else "  ", "$text-accent"),
         title,
-        (f"\n  {when} · {conv.model.removeprefix('gemma3:')}", "$text-muted"),
+        (f"\n  {when} · {model}", "$text-muted"),
     )
     return Option(prompt, id=str(conv.id))
 

@@ -3,7 +3,8 @@ and how full the context is.
 
 A reply that ends without final figures (stopped, cut off, failed) is still sent back
 with the next request, so the gauge adds an estimate for it (about 4 characters a
-token) and marks the count "≈" until Ollama's next figures replace it.
+token) and marks the count "≈" until Ollama's next figures replace it; the live line
+says how it ended, with the tokens counted and the rate measured while it streamed.
 
 Counting a token is an integer increment (:meth:`TokenPanel.token_arrived`); the
 live rate is redrawn by a timer a few times a second, never per token.
@@ -87,6 +88,9 @@ class TokenPanel(Panel):
         self.context = 0
         #: ``True`` while :attr:`context` includes text Ollama gave no figures for.
         self.estimated = False
+        #: How the last reply ended when Ollama sent no final figures for it (stopped,
+        #: cut off): its status, the tokens counted and the rate measured; else ``None``.
+        self.unfinished: tuple[str, int, float | None] | None = None
         self._redraw: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -117,6 +121,7 @@ class TokenPanel(Panel):
         self.streaming = True
         self.tokens = 0
         self.first_token_at = None
+        self.unfinished = None
         if self._redraw is not None:
             self._redraw.resume()
         self._paint_live()
@@ -127,13 +132,18 @@ class TokenPanel(Panel):
             self.first_token_at = self.clock()
         self.tokens += 1
 
-    def reply_finished(self, stats: ChatStats | None, *, added_chars: int = 0) -> None:
+    def reply_finished(
+        self, stats: ChatStats | None, *, added_chars: int = 0, status: str = "complete"
+    ) -> None:
         """The reply ended; ``stats`` is Ollama's final chunk (``None`` when cut off).
 
         Without final figures (stopped, cut off, failed) the text still goes back to
         the model with the next request, so the gauge adds an estimate for
-        ``added_chars``: the new user message and the part of the reply that arrived.
+        ``added_chars``: the new user message and the part of the reply that arrived;
+        the live line says how it ended (``status``: ``"partial"`` when stopped,
+        ``"error"`` when cut off) with what was counted.
         """
+        self.unfinished = None if stats is not None else (status, self.tokens, self.live_rate)
         self.streaming = False
         if self._redraw is not None:
             self._redraw.pause()
@@ -153,6 +163,7 @@ class TokenPanel(Panel):
         self.last = None
         self.context = 0
         self.estimated = False
+        self.unfinished = None
         for stats in replies:
             self._record(stats)
         if added_chars > 0:
@@ -197,6 +208,13 @@ class TokenPanel(Panel):
             rate = self.live_rate
             shown = f"{rate:6.1f} tok/s" if rate is not None else "   ... tok/s"
             line = Content.assemble((f"▶ {shown}", "bold $text-accent"), f"  {self.tokens} tokens")
+        elif self.unfinished is not None:
+            status, tokens, rate = self.unfinished
+            word = {"partial": "■ Stopped", "error": "✕ Cut off"}.get(status, "Ended")
+            about = f", ≈{rate:.1f} tok/s" if rate is not None else ""
+            line = Content.assemble(
+                (word, "bold $text-warning"), (f"  {tokens} tokens{about}", "$text-muted")
+            )
         elif self.last is not None and self.last.eval_rate is not None:
             line = Content.assemble(
                 (f"{self.last.eval_rate:.1f} tok/s", "bold"), ("  last reply", "$text-muted")
