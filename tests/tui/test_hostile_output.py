@@ -173,3 +173,31 @@ async def test_a_sequence_split_between_writes_is_removed_whole(terminal: list[s
         written = "".join(terminal)
         assert "one two three four" in written
         assert_clean(written, "the terminal")
+
+
+async def test_pasted_text_and_prefilled_dialogs_are_never_drawn_raw(
+    make_app: MakeApp, terminal: list[str]
+) -> None:
+    """A pasted document with escape sequences lands in the prompt without them; the
+    rename dialog, prefilled from a stored (hostile) title, draws it clean."""
+    from textual import events
+
+    from gemmatui.tui.widgets.edit_dialog import EditTextDialog
+
+    with FakeOllama(installed=["4b"], reply="ok", token_rate=200) as fake:
+        app = make_app(fake.url, settings=SETTINGS)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ChatScreen))
+            screen = app.screen
+            assert isinstance(screen, ChatScreen)
+            screen.prompt.focus()
+            screen.prompt.post_message(events.Paste(f"pasted {CLIPBOARD}doc{WIPE} end"))
+            await until(pilot, lambda: "doc" in screen.prompt.text)
+            assert screen.prompt.text == "pasted doc end"
+            await pilot.pause()
+            app.push_screen(EditTextDialog("Rename", f"title {TITLE}{CSI_8BIT}x"))
+            await pilot.pause()
+            await pilot.pause()
+            assert isinstance(app.screen, EditTextDialog)
+            assert app.screen.value == "title x"
+            assert_clean("".join(terminal), "the terminal")

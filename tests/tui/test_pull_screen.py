@@ -117,18 +117,19 @@ async def test_escape_asks_first_then_stops_and_r_resumes(make_app: MakeApp) -> 
             "The disk Ollama stores models on is full (gemma3:1b-it-qat needs about 1.0 GB)",
         ),
         ("unknown", "gemma3:99b-it-qat", "Ollama's registry has no model called gemma3:99b-it-qat"),
-        ("gone", TAG, "Ollama stopped answering at"),
+        ("dropped", TAG, "The pull broke off, but Ollama still answers at"),
     ],
 )
 async def test_failures_are_explained_and_can_be_retried(
     make_app: MakeApp, kind: str, tag: str, words: str
 ) -> None:
-    """Disk full, an unknown model, Ollama gone mid-pull: the reason in words, `r`
-    offered; after a disk-full or a drop, `r` resumes and succeeds. Esc goes back."""
+    """Disk full, an unknown model, a connection dropped mid-pull while Ollama runs on
+    (nothing to restart: the words say so): the reason in words, `r` offered; after a
+    disk-full or a drop, `r` resumes and succeeds. Esc goes back."""
     with FakeOllama(pull_steps=10) as fake:
         if kind == "disk_full":
             fake.add_fault("/api/pull", "error_line", after=3)
-        elif kind == "gone":
+        elif kind == "dropped":
             fake.add_fault("/api/pull", "drop", after=3)
         app = make_app(fake.url)
         async with app.run_test(size=SIZE) as pilot:
@@ -183,6 +184,22 @@ def test_describe_pull_error(error: OllamaError, expected: str) -> None:
     text = describe_pull_error(error, TAG, "http://h:1", 1_000_000_000)
     assert text.startswith(expected)
     assert str(error) in text
+
+
+@pytest.mark.parametrize(
+    ("server_up", "expected"),
+    [
+        (True, "The pull broke off, but Ollama still answers at http://h:1: press r to resume"),
+        (False, "Ollama stopped answering at http://h:1. Start it again with `ollama serve`"),
+        (None, "Ollama stopped answering at http://h:1. Start it again with `ollama serve`"),
+    ],
+)
+def test_a_dropped_pull_names_ollama_serve_only_when_the_server_is_down(
+    server_up: bool | None, expected: str
+) -> None:
+    err = OllamaError("the connection to Ollama dropped while pulling gemma3:1b-it-qat")
+    text = describe_pull_error(err, TAG, "http://h:1", server_up=server_up)
+    assert text.startswith(expected)
 
 
 class GatedPull(ScriptedOllama):

@@ -455,7 +455,7 @@ class ChatScreen(Screen[None]):
             self.log.error("the reply failed", err)
             status = "error"
             error = (
-                f"the reply failed unexpectedly ({type(err).__name__}: {err}); "
+                f"the reply failed unexpectedly ({type(err).__name__}: {sanitize_line(str(err))}); "
                 "what arrived is kept"
             )
         finally:

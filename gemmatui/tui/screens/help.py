@@ -43,7 +43,7 @@ KEYMAP: tuple[KeySection, ...] = (
             KeyRow(("ctrl+p",), "Command palette: every action by name"),
             KeyRow(("ctrl+t",), "Change the colour theme (saved)"),
             KeyRow(("r", "f5"), "Retry the Ollama connection (while the banner shows)"),
-            KeyRow(("q", "ctrl+q"), "Quit"),
+            KeyRow(("ctrl+q", "q"), "Quit (asks while a reply or pull runs; q types in the chat)"),
         ),
     ),
     KeySection(

@@ -55,9 +55,10 @@ def nearest_context(tokens: int) -> int:
 
 
 def bar_parts(row: VariantFit, *, on_gpu: bool) -> tuple[int, int, int]:
-    """Bytes of the bar's three parts: weights, KV cache, compute (+ the GPU margin)."""
+    """Bytes of the bar's three parts: weights, KV cache, compute (with the 1 MiB output
+    buffer, and the GPU margin on a GPU). They add up to the fit's ``need``."""
     bd = row.breakdown
-    return bd.weights, bd.kv, bd.compute + (bd.margin if on_gpu else 0)
+    return bd.weights, bd.kv, bd.compute + bd.output + (bd.margin if on_gpu else 0)
 
 
 def bar_cells(
@@ -473,7 +474,7 @@ class ModelsScreen(Screen[None]):
                 kv=bd.kv_type,
                 weights=format_bytes(bd.weights),
                 kvb=format_bytes(bd.kv),
-                compute=format_bytes(bd.compute),
+                compute=format_bytes(bd.compute + bd.output),
                 margin=f" + margin {format_bytes(bd.margin)}" if on_gpu else "",
                 need=format_bytes(sum(bar_parts(row, on_gpu=on_gpu))),
             )

@@ -45,7 +45,12 @@ def short_digest(digest: str) -> str:
 
 
 def describe_pull_error(
-    error: OllamaError, tag: str, host: str, size_bytes: int | None = None
+    error: OllamaError,
+    tag: str,
+    host: str,
+    size_bytes: int | None = None,
+    *,
+    server_up: bool | None = None,
 ) -> str:
     """Say in words what went wrong with a pull and what to do about it.
 
@@ -54,6 +59,9 @@ def describe_pull_error(
         tag: The model being pulled.
         host: The Ollama server.
         size_bytes: About how big the model is (for the disk-full advice).
+        server_up: Whether Ollama still answered after the pull broke off (``None``:
+            not asked). A pull can break off while the server runs on; then there
+            is nothing to restart.
     """
     text = str(error)
     lowered = text.lower()
@@ -69,7 +77,12 @@ def describe_pull_error(
             f"Ollama's registry has no model called {tag}. Check the name; gemmatui pulls "
             f"the gemma3:<size>-it-qat tags.\nOllama said: {text}"
         )
-    if isinstance(error, OllamaUnavailable) or "connection to ollama dropped" in lowered:
+    dropped = "connection to ollama dropped" in lowered
+    if dropped and server_up and not isinstance(error, OllamaUnavailable):
+        return (
+            f"The pull broke off, but Ollama still answers at {host}: {resume}.\n{text}"
+        )
+    if isinstance(error, OllamaUnavailable) or dropped:
         return (
             f"Ollama stopped answering at {host}. Start it again with `ollama serve`, "
             f"then {resume}.\n"
@@ -230,7 +243,16 @@ class PullScreen(Screen[bool]):
                 await self._show(progress)
         except OllamaError as err:
             self.state = "failed"
-            self._set_message(describe_pull_error(err, self.tag, app.client.host, self.size_bytes))
+            server_up = None
+            if "connection to ollama dropped" in str(err).lower():
+                # A pull can break off while the server runs on: ask before saying
+                # to restart it.
+                server_up = await app.client.is_running()
+            self._set_message(
+                describe_pull_error(
+                    err, self.tag, app.client.host, self.size_bytes, server_up=server_up
+                )
+            )
             app.check_ollama()  # if Ollama itself went away, the banner and auto-retry follow
             return
         self.state = "done"

@@ -12,6 +12,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
+from gemmatui.core.text import sanitize
+
 
 class EditTextDialog(ModalScreen[str | None]):
     """Edit ``text``; dismisses with the new text, or ``None`` when cancelled.
@@ -55,7 +57,8 @@ class EditTextDialog(ModalScreen[str | None]):
     def __init__(self, title: str, text: str, *, hint: str = "", multiline: bool = False) -> None:
         super().__init__()
         self._title = title
-        self._text = text
+        # Prefilled from the history (a title, a system prompt): never drawn raw.
+        self._text = sanitize(text)
         self._hint = hint
         self._multiline = multiline
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import TextArea
 
+from gemmatui.core.text import sanitize
 from gemmatui.tui.messages import PromptSubmitted
 
 #: Keys that insert a newline. Many terminals send Shift+Enter as plain Enter; Ctrl+J
@@ -15,9 +16,10 @@ NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j"})
 class PromptInput(TextArea):
     """A TextArea whose Enter posts :class:`~gemmatui.tui.messages.PromptSubmitted`.
 
-    Pasting is unchanged (a paste is not a key press), so multi-line and very long
-    pastes go straight into the text. The prompt keeps its text after Enter; the
-    screen clears it once the message is on its way.
+    A paste is not a key press, so multi-line and very long pastes go straight into
+    the text, sanitised (a pasted document may carry terminal control sequences,
+    which the box would otherwise draw raw). The prompt keeps its text after Enter;
+    the screen clears it once the message is on its way.
     """
 
     DEFAULT_CSS = """
@@ -52,3 +54,13 @@ class PromptInput(TextArea):
             self.replace("\n", start, end, maintain_selection_offset=False)
             return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # TextArea's own handler would insert the raw text
+        if self.read_only:
+            return
+        start, end = self.selection
+        result = self.replace(sanitize(event.text), start, end, maintain_selection_offset=False)
+        self.move_cursor(result.end_location)
+        self.focus()
