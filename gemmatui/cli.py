@@ -22,14 +22,14 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
 # Subcommands, in the order --help lists them. Each is gemmatui.commands.<name>.
-COMMANDS = ("fit", "ask", "pull", "models")
+COMMANDS = ("fit", "ask", "pull", "models", "serve")
 
 EPILOG = """\
 exit codes (every command):
   0    ok
   1    does not fit / generic failure
   2    usage error
-  3    Ollama unreachable
+  3    engine unreachable (Ollama, llama-server), or not an engine
   4    model not installed
   5    error during generation
   130  interrupted (Ctrl-C)
@@ -51,7 +51,19 @@ def add_host_argument(parser: argparse.ArgumentParser, *, subcommand: bool = Tru
         "--host",
         metavar="URL",
         default=argparse.SUPPRESS if subcommand else None,
-        help="Ollama server (default: $OLLAMA_HOST, then config, then http://127.0.0.1:11434)",
+        help="engine server, Ollama or llama-server (default: $OLLAMA_HOST, then config, "
+        "then http://127.0.0.1:11434)",
+    )
+
+
+def add_engine_argument(parser: argparse.ArgumentParser, *, subcommand: bool = True) -> None:
+    """``--engine`` is accepted before and after the command name, like ``--host``."""
+    parser.add_argument(
+        "--engine",
+        metavar="NAME",
+        default=argparse.SUPPRESS if subcommand else None,
+        help="auto, ollama or llama-server (default: $GEMMATUI_ENGINE, then config, then "
+        "auto: ask the host what it is)",
     )
 
 
@@ -64,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gemmatui {__version__}")
     add_host_argument(parser, subcommand=False)
+    add_engine_argument(parser, subcommand=False)
     parser.add_argument("--theme", metavar="NAME", help="colour theme for the terminal app")
     parser.add_argument("--ctx", metavar="N", help="context length for the terminal app (e.g. 32k)")
     parser.add_argument("--model", metavar="NAME", help="model for the terminal app (e.g. 27b)")

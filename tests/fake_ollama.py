@@ -50,6 +50,7 @@ a server that is not Ollama (llama.cpp's llama-server: 404 with an error object 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import re
@@ -649,6 +650,19 @@ class FakeOllama:
         """Parsed bodies of every ``POST /api/chat``."""
         return self.bodies("/api/chat")
 
+    def received_images(self) -> list[bytes]:
+        """The images of every ``POST /api/chat`` so far, base64-decoded, in order
+        (what a vision model would have read); ones that were not base64 are left out."""
+        found: list[bytes] = []
+        for body in self.chat_requests():
+            for message in (body or {}).get("messages") or ():
+                for image in (message.get("images") or ()) if isinstance(message, dict) else ():
+                    try:
+                        found.append(base64.b64decode(image, validate=True))
+                    except (ValueError, TypeError):
+                        pass
+        return found
+
     @property
     def disconnects(self) -> list[str]:
         """Paths of the requests whose client went away before the answer ended."""
@@ -1099,6 +1113,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         num_ctx = max(2048 if model.vision else 1, min(num_ctx, model.context_length))
         messages = data.get("messages") or []
+        if not self._images_ok(name, model, messages):
+            return
         fault = owner._take_fault("/api/chat")
         if fault and fault.kind == "http_error":
             self._send_error(fault.status, fault.message)
@@ -1133,6 +1149,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._chat_stream(data, name, messages, options, fault, load_ns, release)
         finally:
             release()
+
+    def _images_ok(self, name: str, model: FakeModel, messages: list[Any]) -> bool:
+        """Check ``images`` like Ollama: each must be base64 (Go decodes ``[]byte`` from
+        JSON as base64: 400 otherwise), and a model without the vision capability refuses
+        them before loading (``server/routes.go``: 400 "<model> does not support
+        vision"). Answers the error and returns ``False``, else ``True``."""
+        images = [
+            image
+            for m in messages
+            if isinstance(m, dict)
+            for image in (m.get("images") or ())
+        ]
+        if not images:
+            return True
+        for image in images:
+            try:
+                base64.b64decode(image, validate=True)
+            except (ValueError, TypeError):
+                self._send_error(
+                    400, "illegal base64 data at input byte 0"
+                )
+                return False
+        if not model.vision:
+            self._send_error(400, f"{name} does not support vision")
+            return False
+        return True
 
     def _releaser(self, name: str, state: _Loaded, keep_alive: float | None) -> Callable[[], None]:
         """A callable that ends the request's hold on the model, once: it starts the
@@ -1262,12 +1304,28 @@ class FakeLlamaServer:
     other path (every ``/api/*`` one included) 404 with an OpenAI-style error *object*
     ``{"error": {"message": "File Not Found", "type": "not_found_error", "code": 404}}``.
     ``health=False`` makes ``/health`` and ``/props`` 404 too (some other server).
+    ``chat=True`` also answers ``GET /v1/models`` and ``POST /v1/chat/completions`` (the
+    reply's words as Server-Sent Events, then ``[DONE]``), recording each chat body in
+    :attr:`chat_bodies`; ``vision=True`` reports a loaded projector in ``/props``
+    ``modalities`` (``--mmproj``), and without it a chat carrying an image part is
+    refused as llama-server does (400, "image input is not supported ... mmproj").
     Use it like :class:`FakeOllama`: ``with FakeLlamaServer() as server: server.url``.
     """
 
-    def __init__(self, *, health: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        health: bool = True,
+        chat: bool = False,
+        vision: bool = False,
+        reply: str = DEFAULT_REPLY,
+    ) -> None:
         self.health = health
+        self.chat = chat
+        self.vision = vision
+        self.reply = reply
         self.paths: list[str] = []
+        self.chat_bodies: list[Any] = []
         self._server: ThreadingHTTPServer | None = None
         self._url = ""
 
@@ -1282,11 +1340,24 @@ class FakeLlamaServer:
 
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                raw = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
                 owner.paths.append(path)
+                if owner.chat and path == "/v1/chat/completions" and self.command == "POST":
+                    owner._chat(self, raw)
+                    return
                 status, body = 404, LLAMA_SERVER_NOT_FOUND
+                if owner.chat and path == "/v1/models":
+                    status, body = 200, {
+                        "object": "list",
+                        "data": [
+                            {
+                                "id": "gemma-3-4b-it-q4_0.gguf",
+                                "object": "model",
+                                "meta": {"n_ctx_train": 131072, "size": 3_155_051_328},
+                            }
+                        ],
+                    }
                 if owner.health and path == "/health":
                     status, body = 200, {"status": "ok"}
                 elif owner.health and path == "/props":
@@ -1295,7 +1366,7 @@ class FakeLlamaServer:
                         "total_slots": 1,
                         "model_path": "/models/gemma-3-270m-it-Q4_K_M.gguf",
                         "chat_template": "",
-                        "modalities": {"vision": False},
+                        "modalities": {"vision": owner.vision},
                     }
                 data = _dumps(body)
                 self.send_response(status)
@@ -1318,6 +1389,62 @@ class FakeLlamaServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def _chat(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        """Answer one ``POST /v1/chat/completions`` (``chat=True``)."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        self.chat_bodies.append(body)
+        messages = body.get("messages") if isinstance(body, dict) else None
+        has_image = any(
+            isinstance(part, dict) and part.get("type") == "image_url"
+            for m in messages or ()
+            if isinstance(m, dict) and isinstance(m.get("content"), list)
+            for part in m["content"]
+        )
+        if not isinstance(messages, list) or (has_image and not self.vision):
+            message = (
+                "image input is not supported - hint: if this is unexpected, you may need "
+                "to provide the mmproj"
+                if isinstance(messages, list)
+                else "'messages' is required"
+            )
+            data = _dumps({"error": {"code": 400, "message": message, "type": "invalid_request_error"}})
+            handler.send_response(400)
+            handler.send_header("Content-Type", "application/json; charset=utf-8")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return
+        words = re.findall(r"\s*\S+", self.reply) or [""]
+        events = [
+            {
+                "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+                "object": "chat.completion.chunk",
+            }
+            for word in words
+        ]
+        events.append(
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "object": "chat.completion.chunk",
+                "usage": {"prompt_tokens": 12, "completion_tokens": len(words)},
+                "timings": {
+                    "prompt_n": 12,
+                    "prompt_ms": 24.0,
+                    "predicted_n": len(words),
+                    "predicted_ms": 10.0 * len(words),
+                },
+            }
+        )
+        stream = b"".join(b"data: " + _dumps(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Content-Length", str(len(stream)))
+        handler.end_headers()
+        handler.wfile.write(stream)
 
     @property
     def url(self) -> str:

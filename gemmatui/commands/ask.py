@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
     from gemmatui.commands._common import Target
+    from gemmatui.core.images import Attachment
     from gemmatui.core.types import ChatStats, InstalledModel
 
 HELP = "ask a Gemma 3 model one question and stream the reply to stdout"
 
 DESCRIPTION = """\
-Send one prompt to Ollama and stream the reply to stdout as it arrives.
+Send one prompt to Ollama (or llama-server) and stream the reply to stdout as it
+arrives.
 
 The prompt is the words after `ask`. Text piped on stdin is added after a blank
 line (like `ollama run`); with `-` as the prompt, stdin is the whole prompt:
@@ -27,13 +29,26 @@ Every request carries the planned context (--ctx, else config num_ctx, else the
 context the fit expects Ollama to use here), capped at what the model reads, and
 the config's keep_alive.
 
+--image PATH (repeatable) attaches a PNG, JPEG, WebP or GIF of up to 20 MiB to the
+prompt; Gemma 3 4B, 12B and 27B read images (1B does not), each one taking 256
+tokens of context. Files are checked (by their bytes) before anything is sent:
+
+  gemmatui ask --model 4b --image chart.png "what does this chart show?"
+
+The engine (--engine, $GEMMATUI_ENGINE, config engine, else auto: ask the host)
+may be a llama-server: it answers with the model and context it was started with
+(a note on stderr says so when --model or --ctx asks otherwise). When nothing
+answers at Ollama's default address and no host was chosen, an engine at
+llama-server's (:8080) or LM Studio's (:1234) default address is used, with a note.
+See docs/engines.md.
+
 On a terminal, control sequences in the reply are removed; through a pipe or into
 a file the reply is written as the model sent it (it is data for a program).
 
-exit codes: 0 ok, 2 usage error, 3 Ollama unreachable (or the server is not
-Ollama), 4 model not installed, 5 the reply failed (the model did not load, the
-reply broke off, or nothing came for --timeout seconds: the text received so far
-is still printed), 130 Ctrl-C. With --json, every outcome is one JSON object on
+exit codes: 0 ok, 2 usage error, 3 engine unreachable (or the server is not
+Ollama or llama-server), 4 model not installed, 5 the reply failed (the model
+did not load, the reply broke off, or nothing came for --timeout seconds: the
+text received so far is still printed), 130 Ctrl-C. With --json, every outcome is one JSON object on
 stdout with "error" and "exit_code"."""
 
 #: The smallest context ``ask`` sends: llama.cpp sizes its KV cache in steps of 256
@@ -117,7 +132,7 @@ def timeout(text: str) -> float:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``ask`` subcommand (standard library only)."""
-    from gemmatui.cli import add_host_argument
+    from gemmatui.cli import add_engine_argument, add_host_argument
 
     p = sub.add_parser(
         "ask",
@@ -167,10 +182,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=timeout,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="give up (exit 5, keeping the text so far) when Ollama sends nothing for this "
-        f"long, the model load before the first token included (default: {DEFAULT_TIMEOUT:g})",
+        help="give up (exit 5, keeping the text so far) when the engine sends nothing for "
+        f"this long, the model load before the first token included (default: "
+        f"{DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--image",
+        dest="images",
+        action="append",
+        metavar="PATH",
+        help="attach a PNG, JPEG, WebP or GIF image (up to 20 MiB; repeatable). Gemma 3 "
+        "4B, 12B and 27B read images, each costing 256 tokens of context",
     )
     add_host_argument(p)
+    add_engine_argument(p)
 
 
 # --------------------------------------------------------------------------- command
@@ -233,10 +258,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         ctx = _checked_ctx(parse_ctx_option(args.ctx), "--ctx")
         prompt = read_prompt(args.prompt, sys.stdin.buffer if sys.stdin is not None else None)
+        images = _read_images(getattr(args, "images", None) or [], output)
         target = load_target(args)
         name = args.model or target.settings.model
         model = model_tag(name) if name else None
         output.model = model
+        if images and model is not None:
+            _refuse_text_only(model)  # known from the catalogue: no server is asked
         with name_the_host(target):
             asyncio.run(_ask(args, target, model, prompt, ctx, output))
     except GemmaTuiError as err:
@@ -248,6 +276,30 @@ def run(args: argparse.Namespace) -> int:
         output.print_json(None, "interrupted", EXIT_INTERRUPTED)
         raise
     return 0
+
+
+def _read_images(paths: list[str], output: _Output) -> list[Attachment]:
+    """Read every ``--image`` before anything is sent; the first bad one is refused.
+
+    Raises:
+        ImageError: Missing, unreadable, too large, cut short or not an image (exit 2).
+    """
+    if not paths:
+        return []
+    from gemmatui.core.images import read_images
+
+    images = read_images(paths)
+    output.images = images
+    return images
+
+
+def _refuse_text_only(model: str) -> None:
+    """Refuse images for a catalogue model that reads text only (1B)."""
+    from gemmatui.core.images import text_only_refusal
+
+    refusal = text_only_refusal(model)
+    if refusal is not None:
+        raise refusal
 
 
 def _checked_ctx(value: int | None, source: str) -> int | None:
@@ -290,6 +342,8 @@ class _Output:
         self.text: list[str] = []
         self.model: str | None = None
         self.num_ctx: int | None = None
+        self.engine: str | None = None  # the engine's kind, once connected
+        self.images: list[Attachment] = []  # the --image attachments, once read
         self._open_line = False
         self._json_printed = False
 
@@ -313,8 +367,9 @@ class _Output:
     def print_json(self, stats: ChatStats | None, error: str | None, exit_code: int) -> None:
         """With ``--json``, print the one object: the reply so far, its stats, the outcome.
 
-        Keys: ``model`` and ``num_ctx`` (``null`` when the failure came before they were
-        known), ``response`` (the text received, complete or not), ``stats`` (``null``
+        Keys: ``model``, ``num_ctx`` and ``engine`` (``ollama``, ``llama-server`` or
+        ``openai``; ``null`` when the failure came before they were known),
+        ``response`` (the text received, complete or not), ``stats`` (``null``
         unless the reply finished), ``error`` (``null`` on success) and ``exit_code``.
         Does nothing without ``--json`` or once the object is printed (a Ctrl-C after
         the reply must not print a second one).
@@ -327,8 +382,11 @@ class _Output:
         obj: dict[str, Any] = {
             "model": self.model,
             "num_ctx": self.num_ctx,
+            "engine": self.engine,
             "response": "".join(self.text),
             "stats": None if stats is None else _stats_dict(stats),
+            "images": [image.to_json() for image in self.images],
+            "image_tokens": _image_tokens(self.images),
             "error": error,
             "exit_code": exit_code,
         }
@@ -346,8 +404,8 @@ async def _ask(
     ctx: int | None,
     output: _Output,
 ) -> None:
-    """Check the server is Ollama, resolve the model and context, then stream."""
-    from gemmatui.commands._common import choose_installed, fit_report
+    """Connect to the engine, resolve the model and context, then stream."""
+    from gemmatui.commands._common import choose_installed, fit_report, served_model
     from gemmatui.core.errors import (
         EXIT_GENERATION,
         EXIT_OK,
@@ -356,25 +414,39 @@ async def _ask(
         OllamaHTTPError,
         OllamaTimeout,
     )
-    from gemmatui.core.ollama import OllamaClient, gemma_installed
+    from gemmatui.core.ollama import gemma_installed
 
     explicit = "--ctx" if ctx else "config num_ctx" if target.settings.num_ctx else None
     num_ctx = ctx or _checked_ctx(target.settings.num_ctx, "config num_ctx")
-    async with OllamaClient(target.host, read_timeout=args.timeout) as client:
-        await client.version()  # is it Ollama at all? (NotOllama: exit 3)
-        models = await client.list_models()
-        if model is None or num_ctx is None:
-            installed = gemma_installed(models)
-            report = fit_report(target, ctx=ctx, installed=installed)
-            num_ctx = num_ctx or report.settings.num_ctx
-            if model is None:
-                model = choose_installed(report, installed).variant.tag
-        assert num_ctx is not None  # the fit always resolves a context
-        num_ctx = _fitted_ctx(model, num_ctx, models, say=explicit is not None)
+    async with await target.connect(read_timeout=args.timeout) as client:
+        output.engine = client.kind
+        await client.version()  # is it that engine at all? (NotOllama: exit 3)
+        if client.kind != "ollama":
+            # A llama-server serves one model at the context it was started with.
+            model, served_ctx = await served_model(client, model if args.model else None, ctx)
+            num_ctx = served_ctx or num_ctx or 0
+        else:
+            models = await client.list_models()
+            if model is None or num_ctx is None:
+                installed = gemma_installed(models)
+                report = fit_report(target, ctx=ctx, installed=installed)
+                num_ctx = num_ctx or report.settings.num_ctx
+                if model is None:
+                    model = choose_installed(report, installed).variant.tag
+            assert num_ctx is not None  # the fit always resolves a context
+            num_ctx = _fitted_ctx(model, num_ctx, models, say=explicit is not None)
+        images = output.images
+        if images:
+            from gemmatui.core.images import check_vision
+
+            await check_vision(client, model)  # before any chat request
         system = args.system if args.system is not None else target.settings.system_prompt
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": prompt}
         ]
+        if images:  # Ollama's form; the llama-server adapter turns it into content parts
+            messages[-1]["images"] = [image.base64() for image in images]
+        _warn_if_too_long(messages, images, num_ctx)
         options: dict[str, Any] = {}
         if args.temperature is not None:
             options["temperature"] = args.temperature
@@ -402,7 +474,7 @@ async def _ask(
     output.end_line()
     output.print_json(stats, None, EXIT_OK)
     if args.stats and stats is not None:
-        print(stats_line(model, num_ctx, stats), file=sys.stderr)
+        print(stats_line(model, num_ctx, stats, images=len(output.images)), file=sys.stderr)
 
 
 def _fitted_ctx(
@@ -449,6 +521,40 @@ def _fitted_ctx(
     return fitted
 
 
+def _image_tokens(images: list[Attachment]) -> int:
+    """Context tokens the images take (256 each in Gemma 3)."""
+    from gemmatui.core.images import image_tokens
+
+    return image_tokens(len(images))
+
+
+def _warn_if_too_long(
+    messages: list[dict[str, Any]], images: list[Attachment], num_ctx: int | None
+) -> None:
+    """Say on stderr, before sending, when the prompt and its images will not fit.
+
+    The text is estimated at four characters a token (see
+    :func:`gemmatui.core.images.estimate_text_tokens`); each image is exactly 256.
+    Nothing is said without images: a text-only prompt is the engine's to cut.
+    """
+    if not images or not num_ctx:
+        return
+    from gemmatui.core.images import estimate_text_tokens
+    from gemmatui.core.units import format_ctx
+
+    text = sum(estimate_text_tokens(str(m.get("content") or "")) for m in messages)
+    pictures = _image_tokens(images)
+    if text + pictures <= num_ctx:
+        return
+    count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
+    print(
+        f"gemmatui: warning: the prompt (about {text} tokens, estimated at 4 characters a "
+        f"token) and {count} ({pictures} tokens) exceed the {format_ctx(num_ctx)} context; "
+        "the model will not see all of it (raise --ctx)",
+        file=sys.stderr,
+    )
+
+
 def _stats_dict(stats: ChatStats) -> dict[str, Any]:
     """The stats of a reply as ``--json`` prints them."""
     return {
@@ -465,8 +571,11 @@ def _stats_dict(stats: ChatStats) -> dict[str, Any]:
     }
 
 
-def stats_line(model: str, num_ctx: int, stats: ChatStats) -> str:
-    """One line for people: speed, first-token wait, load time, why it stopped.
+def stats_line(model: str, num_ctx: int, stats: ChatStats, *, images: int = 0) -> str:
+    """One line for people: speed, first-token wait, load time, images, why it stopped.
+
+    ``images`` is how many images the prompt carried (each 256 tokens of context, part
+    of the prompt count the engine reports).
 
     >>> from gemmatui.core.types import ChatStats
     >>> line = stats_line("gemma3:4b-it-qat", 8192, ChatStats(
@@ -493,5 +602,9 @@ def stats_line(model: str, num_ctx: int, stats: ChatStats) -> str:
         parts.append(f"first token {stats.time_to_first_token_s:.2f} s")
     if stats.reloaded:
         parts.append(f"loaded in {stats.load_duration_s:.2f} s")
+    if images:
+        from gemmatui.core.images import image_tokens
+
+        parts.append(f"images {images} ({image_tokens(images)} tokens)")
     parts.append(f"done: {stats.done_reason or 'unknown'}")
     return "; ".join(parts)

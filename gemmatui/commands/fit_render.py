@@ -160,7 +160,23 @@ def _speed_text(row: VariantFit) -> str:
     return f"≈{row.tokens_per_s:.0f} tok/s" if row.tokens_per_s else "–"
 
 
-def render_report(report: FitReport, *, only: VariantFit | None = None, colour: bool = False) -> str:
+def render_report(
+    report: FitReport,
+    *,
+    only: VariantFit | None = None,
+    colour: bool = False,
+    next_line: str | None = None,
+    command: str | None = None,
+) -> str:
+    """The ``fit`` report as text.
+
+    Args:
+        report: The plan.
+        only: Show this row in detail instead of every row (``--model``, ``--gguf``).
+        colour: Use ANSI colours.
+        next_line: The ``Next:`` command, instead of ``gemmatui pull`` (``--gguf``).
+        command: llama-server's command line for the plan (``--engine llama-server``).
+    """
     s = _Style(colour)
     lines = _hardware_lines(report, s)
     lines.append(_settings_line(report))
@@ -206,11 +222,15 @@ def render_report(report: FitReport, *, only: VariantFit | None = None, colour: 
     if report.hint:
         lines.append(_label("Hint:") + report.hint)
     target = only if only is not None else rec
-    if target is not None and target.verdict != "none":
+    if next_line is not None:
+        lines.append(f"{_label('Next:')}{next_line}")
+    elif target is not None and target.verdict != "none" and target.variant.key != "gguf":
         lines.append(
             f"{_label('Next:')}gemmatui pull {target.variant.key}   "
             f"(or: ollama pull {target.variant.tag})"
         )
+    if command is not None:
+        lines.append(f"{_label('llama-server:')}{command}")
     for warning in report.warnings:
         lines.append(_label("Warning:") + s(warning, "partial"))
     return "\n".join(lines) + "\n"

@@ -18,14 +18,17 @@ List the Gemma 3 QAT variants installed in Ollama, their size, and whether each
 fits this machine at the planned context (--ctx, else config num_ctx, else the
 context Ollama would pick here), with the same estimate as `gemmatui fit`.
 
-exit codes: 0 ok, 2 usage error, 3 Ollama unreachable (or the server is not
-Ollama), 130 Ctrl-C. With --json, every outcome is one JSON object on stdout with
+Against a llama-server (--engine, or found by auto): the one model it serves, its
+size, and the context and slots it was started with.
+
+exit codes: 0 ok, 2 usage error, 3 engine unreachable (or the server is not
+Ollama or llama-server), 130 Ctrl-C. With --json, every outcome is one JSON object on stdout with
 "error" and "exit_code"."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``models`` subcommand (standard library only)."""
-    from gemmatui.cli import add_host_argument
+    from gemmatui.cli import add_engine_argument, add_host_argument
 
     p = sub.add_parser(
         "models",
@@ -40,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print one JSON object (with error and exit_code), whatever the outcome",
     )
     add_host_argument(p)
+    add_engine_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,23 +76,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace, target: Target) -> tuple[dict[str, Any], str]:
-    """Talk to Ollama and plan: the ``--json`` object and the table, one of them used."""
+    """Talk to the engine and plan: the ``--json`` object and the table, one of them used."""
     import asyncio
 
     from gemmatui.commands._common import fit_report, name_the_host, parse_ctx_option
     from gemmatui.core.ollama import gemma_installed
 
     ctx = parse_ctx_option(args.ctx)
+    served: list[Any] = []
 
     async def query() -> tuple[dict[str, InstalledModel], list[ModelDetails], list[RunningModel]]:
-        async with target.client() as client:
-            await client.version()  # is it Ollama at all? (NotOllama: exit 3)
+        async with await target.connect() as client:
+            await client.version()  # is it that engine at all? (NotOllama: exit 3)
+            if client.kind != "ollama":
+                served.append((client, await client.served(), await client.list_models()))
+                return {}, [], []
             installed = gemma_installed(await client.list_models())
             details = await asyncio.gather(*(client.show(tag) for tag in installed))
             return installed, list(details), await client.ps()
 
     with name_the_host(target):
         installed, details, running = asyncio.run(query())
+    if served:
+        engine, props, rows = served[0]
+        if args.json:
+            return served_json(engine, props, rows), ""
+        return {}, render_served(engine, props, rows)
     by_tag = {d.name: d for d in details}
     report = fit_report(target, ctx=ctx, installed=installed, details=by_tag)
     loaded = {r.name: r for r in running}
@@ -114,6 +127,7 @@ def error_json(host: str | None, error: str, exit_code: int) -> dict[str, Any]:
     """
     return {
         "host": host,
+        "engine": None,
         "num_ctx": None,
         "num_ctx_source": None,
         "kv_cache_type": None,
@@ -218,12 +232,76 @@ def as_json(
         )
     return {
         "host": host,
+        "engine": "ollama",
         "num_ctx": report.settings.num_ctx,
         "num_ctx_source": report.settings.sources.get("num_ctx"),
         "kv_cache_type": report.settings.kv_type,
         "models": models,
         "not_installed": [r.variant.key for r in report.rows if r.variant.tag not in installed],
         "recommended": None if pick is None else pick.variant.key,
+        "error": None,
+        "exit_code": 0,
+    }
+
+
+def render_served(engine: Any, props: Any, rows: list[InstalledModel]) -> str:
+    """The table for a fixed-model engine (llama-server): its one model, the context per
+    slot and the slots it was started with. Memory is not in its HTTP API (it is in
+    its log: ``gemmatui serve`` prints it)."""
+    from gemmatui.core.units import format_ctx, format_decimal_bytes
+
+    version = f" {props.build}" if props.build else ""
+    lines = [f"{engine.name}{version} at {engine.host} serves one model"]
+    table = [("MODEL", "SIZE", "CONTEXT", "SLOTS", "VISION")]
+    for row in rows:
+        table.append(
+            (
+                row.name,
+                format_decimal_bytes(row.size_bytes) if row.size_bytes else "-",
+                f"{format_ctx(props.n_ctx)} per slot" if props.n_ctx else "-",
+                str(props.total_slots),
+                "yes" if props.vision else "no",
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for r in table:
+        cells = [cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)]
+        lines.append("  ".join([*cells, r[4]]))
+    if props.n_ctx_train:
+        lines.append(f"trained context: {format_ctx(props.n_ctx_train)} (the server runs what -c gave)")
+    return "\n".join(lines) + "\n"
+
+
+def served_json(engine: Any, props: Any, rows: list[InstalledModel]) -> dict[str, Any]:
+    """The same as :func:`render_served`, as one JSON object with :func:`as_json`'s keys."""
+    return {
+        "host": engine.host,
+        "engine": engine.kind,
+        "num_ctx": props.n_ctx or None,
+        "num_ctx_source": f"{engine.name} -c" if props.n_ctx else None,
+        "kv_cache_type": None,
+        "models": [
+            {
+                "key": None,
+                "tag": row.name,
+                "size_bytes": row.size_bytes or None,
+                "verdict": None,
+                "verdict_text": None,
+                "ctx": props.n_ctx or None,
+                "need_bytes": None,
+                "loaded": {
+                    "context_length": props.n_ctx or None,
+                    "size_bytes": None,
+                    "size_vram_bytes": None,
+                },
+                "slots": props.total_slots,
+                "vision": props.vision,
+                "context_length_max": props.n_ctx_train,
+            }
+            for row in rows
+        ],
+        "not_installed": None,
+        "recommended": None,
         "error": None,
         "exit_code": 0,
     }

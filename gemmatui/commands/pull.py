@@ -27,8 +27,11 @@ recommends for this machine.
 When Ollama runs on this machine, the free space in its models directory is
 checked first. Ctrl-C stops the download; run the same command again to resume.
 
+Pulling needs Ollama: a llama-server serves the GGUF it was started with (see
+`gemmatui serve`), so --host pointing at one is refused (exit 3).
+
 exit codes: 0 ok, 1 the pull failed (e.g. disk full), 2 usage error,
-3 Ollama unreachable, 130 Ctrl-C."""
+3 Ollama unreachable (or the host is another engine), 130 Ctrl-C."""
 
 # Redraw the progress line at most this often (seconds).
 _REDRAW = 0.1
@@ -38,7 +41,7 @@ _RATE_WINDOW = 5.0
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``pull`` subcommand (standard library only)."""
-    from gemmatui.cli import add_host_argument
+    from gemmatui.cli import add_engine_argument, add_host_argument
 
     p = sub.add_parser(
         "pull",
@@ -51,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--ctx", metavar="N", help="context to plan for when choosing the default variant"
     )
     add_host_argument(p)
+    add_engine_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +106,12 @@ async def _pull(target: Target, variant: Variant, view: _LineView | _BarView) ->
     from gemmatui.core.errors import OllamaError, OllamaPullError, OllamaUnavailable
     from gemmatui.core.hosts import is_local
 
-    async with target.client() as client:
+    # Through the port, so that a llama-server at the host gets "cannot download
+    # models" rather than "not Ollama"; only Ollama pulls (can_pull).
+    async with await target.connect(look_elsewhere=False) as client:
+        if not client.can_pull:
+            async for _ in client.pull(variant.tag):  # raises CannotPull (exit 3)
+                pass
         installed = {m.name for m in await client.list_models()}
         if variant.tag not in installed and is_local(target.host):
             from gemmatui.core.server_settings import models_dir

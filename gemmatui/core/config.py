@@ -15,6 +15,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ class Settings:
     keep_alive: str | int | float = "10m"
     theme: str = "gemma-dark"
     system_prompt: str = ""
+    engine: str | None = None  # auto, ollama or llama-server (see resolve_engine)
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -146,6 +148,13 @@ def _check(key: str, value: Any, path: Path) -> Any:
             raise ConfigError(f"{path}: {err}") from None
     if key == "keep_alive":
         return _check_keep_alive(value, path)
+    if key == "engine":
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: engine must be a string, not {value!r}")
+        try:
+            return parse_engine(value)
+        except UsageError as err:
+            raise ConfigError(f"{path}: engine: {err}") from None
     if not isinstance(value, str):
         raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
     if key == "host":
@@ -156,6 +165,67 @@ def _check(key: str, value: Any, path: Path) -> Any:
         except UsageError as err:
             raise ConfigError(f"{path}: host: {err}") from None
     return value
+
+
+# --------------------------------------------------------------------------- engine
+
+#: ``--engine`` / ``GEMMATUI_ENGINE`` / the config's ``engine``.
+ENGINE_CHOICES = ("auto", "ollama", "llama-server")
+_ENGINE_SPELLINGS = {"llamacpp": "llama-server", "llama.cpp": "llama-server", "llama-cpp": "llama-server"}
+
+
+def parse_engine(value: str | None) -> str:
+    """An engine name, checked and lower-cased (``llama.cpp`` means llama-server).
+
+    Raises:
+        UsageError: Not auto, ollama or llama-server.
+
+    >>> parse_engine("Llama-Server"), parse_engine(None), parse_engine("llamacpp")
+    ('llama-server', 'auto', 'llama-server')
+    >>> parse_engine("vllm")
+    Traceback (most recent call last):
+    gemmatui.core.errors.UsageError: unknown engine 'vllm': choose one of auto, ollama, llama-server
+    """
+    if value is None or not value.strip():
+        return "auto"
+    text = value.strip().lower().replace("_", "-")
+    text = _ENGINE_SPELLINGS.get(text, text)
+    if text not in ENGINE_CHOICES:
+        raise UsageError(f"unknown engine {value!r}: choose one of {', '.join(ENGINE_CHOICES)}")
+    return text
+
+
+def resolve_engine(
+    flag: str | None, env: Mapping[str, str], settings: Settings | None = None
+) -> tuple[str, str]:
+    """Which engine to talk to: ``--engine``, then ``GEMMATUI_ENGINE``, then the config's
+    ``engine``, then ``auto``. A blank value counts as not set.
+
+    Returns:
+        ``(engine, where)``: ``where`` is ``"--engine"``, ``"GEMMATUI_ENGINE"``,
+        ``"config"`` or ``"default"``.
+
+    Raises:
+        UsageError: The flag or the environment names no engine (the config's value
+            was checked when the file was read).
+
+    >>> resolve_engine(None, {"GEMMATUI_ENGINE": "llama.cpp"}, Settings(engine="ollama"))
+    ('llama-server', 'GEMMATUI_ENGINE')
+    >>> resolve_engine(None, {}, Settings(engine="ollama")), resolve_engine(None, {})
+    (('ollama', 'config'), ('auto', 'default'))
+    """
+    candidates = (
+        (flag, "--engine"),
+        (env.get("GEMMATUI_ENGINE"), "GEMMATUI_ENGINE"),
+        (settings.engine if settings is not None else None, "config"),
+    )
+    for value, where in candidates:
+        if value is not None and value.strip():
+            try:
+                return parse_engine(value), where
+            except UsageError as err:
+                raise UsageError(f"{where}: {err}") from None
+    return "auto", "default"
 
 
 def _tomllib() -> Any:

@@ -16,16 +16,27 @@ one of those is told where it is.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gemmatui.core.config import ENGINE_CHOICES, parse_engine
 from gemmatui.core.errors import OllamaError, OllamaUnavailable, UsageError
 from gemmatui.core.text import sanitize_line
 
+__all__ = [
+    "DEFAULT_HOSTS",
+    "ENGINE_CHOICES",
+    "Detected",
+    "EngineKind",
+    "NotAnEngine",
+    "detect",
+    "found_elsewhere",
+    "parse_engine",
+    "probe_defaults",
+]
+
 EngineKind = Literal["ollama", "llama-server", "openai"]
-ENGINE_CHOICES = ("auto", "ollama", "llama-server")
 
 #: Where each engine listens unless told otherwise.
 DEFAULT_HOSTS: dict[str, str] = {
@@ -59,23 +70,6 @@ class Detected:
         return f"{self.name}{version} at {self.host}"
 
 
-def parse_engine(value: str | None) -> str:
-    """``--engine`` / ``GEMMATUI_ENGINE`` / the config's ``engine``: checked, lower-case.
-
-    >>> parse_engine("Llama-Server"), parse_engine(None), parse_engine("llamacpp")
-    ('llama-server', 'auto', 'llama-server')
-    """
-    if value is None or not value.strip():
-        return "auto"
-    text = value.strip().lower().replace("_", "-")
-    text = {"llamacpp": "llama-server", "llama.cpp": "llama-server", "llama-cpp": "llama-server"}.get(
-        text, text
-    )
-    if text not in ENGINE_CHOICES:
-        raise UsageError(f"unknown engine {value!r}: choose one of {', '.join(ENGINE_CHOICES)}")
-    return text
-
-
 async def detect(host: str, *, timeout: float = 3.0) -> Detected:
     """Ask ``host`` what it is.
 
@@ -88,8 +82,15 @@ async def detect(host: str, *, timeout: float = 3.0) -> Detected:
 
     from gemmatui.core.hosts import is_local
 
+    import ssl
+
+    # Plain http needs no certificates: a bare context is far cheaper to build than
+    # httpx's default one (which loads the system's CA store).
+    verify: ssl.SSLContext | bool = (
+        True if host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    )
     async with httpx.AsyncClient(
-        base_url=host, timeout=httpx.Timeout(timeout), trust_env=not is_local(host)
+        base_url=host, timeout=httpx.Timeout(timeout), trust_env=not is_local(host), verify=verify
     ) as client:
         try:
             version = await client.get("/api/version")
@@ -141,6 +142,8 @@ async def probe_defaults(skip: str | None = None, *, timeout: float = 1.0) -> li
             return await detect(host, timeout=timeout)
         except (OllamaError, UsageError):
             return None
+
+    import asyncio
 
     hosts = [h for h in DEFAULT_HOSTS.values() if h != (skip or "").rstrip("/")]
     found = await asyncio.gather(*(one(h) for h in hosts))

@@ -8,7 +8,7 @@ code  meaning
 0     ok
 1     does not fit / generic failure
 2     usage error (bad flag or value)
-3     Ollama unreachable
+3     engine (Ollama, llama-server) unreachable
 4     model not installed
 5     error during generation
 130   interrupted (Ctrl-C)
@@ -78,13 +78,15 @@ class OllamaTimeout(OllamaError):
 
 
 class OllamaHTTPError(OllamaError):
-    """A non-2xx answer. ``status`` is the HTTP status, ``message`` Ollama's own error text."""
+    """A non-2xx answer. ``status`` is the HTTP status, ``message`` the engine's own error
+    text, ``engine`` the engine that answered (``"Ollama"``, ``"llama-server"`` ...)."""
 
-    def __init__(self, status: int, message: str, hint: str = "") -> None:
+    def __init__(self, status: int, message: str, hint: str = "", *, engine: str = "Ollama") -> None:
         self.status = status
         self.message = message
         self.hint = hint
-        text = f"Ollama answered {status}: {message}"
+        self.engine = engine
+        text = f"{engine} answered {status}: {message}"
         super().__init__(f"{text} ({hint})" if hint else text)
 
 
@@ -134,3 +136,37 @@ class NoSuitableModel(GemmaTuiError):
     machine. The message says which variant to pull."""
 
     exit_code = EXIT_MODEL_MISSING
+
+
+# --------------------------------------------------------------------------- any engine
+#
+# The errors above were written for Ollama; the engine port (gemmatui.core.engine) raises
+# the same types for every engine, with messages that name the engine that answered.
+# These engine-neutral names are the same classes (same exit codes), for new code.
+
+EngineError = OllamaError
+EngineUnavailable = OllamaUnavailable
+EngineTimeout = OllamaTimeout
+EngineHTTPError = OllamaHTTPError
+EngineStreamError = OllamaStreamError
+
+
+class CannotPull(NotOllama):
+    """A pull asked of an engine that cannot download models (llama-server serves the
+    file it was started with; LM Studio downloads in its own app). There is no Ollama
+    at the host, hence exit 3 like :class:`NotOllama`."""
+
+
+class LaunchError(GemmaTuiError):
+    """``gemmatui serve`` could not start llama-server (none installed, the port is
+    taken, it exited while loading). The message says what to do (exit 1)."""
+
+    exit_code = EXIT_FAIL
+
+
+class PortInUse(LaunchError):
+    """The port ``serve`` was asked to listen on is taken (exit 1)."""
+
+    def __init__(self, message: str, port: int) -> None:
+        self.port = port
+        super().__init__(message)

@@ -494,14 +494,26 @@ def _fits_fully(bd: Breakdown, budgets: tuple[GpuBudget, ...]) -> tuple[bool, in
     return False, 0
 
 
+def projector_on_gpu(variant: Variant, budgets: tuple[GpuBudget, ...]) -> bool:
+    """Whether Ollama puts the vision projector on the GPU: only when every GPU has the
+    projector's size + 1 GiB free as llama-server sees it (it then passes that sum as
+    ``LLAMA_ARG_FIT_TARGET``, so the text model fits around it); otherwise the projector
+    stays on the CPU (``--no-mmproj-offload``) and images are encoded there."""
+    if not variant.vision_bytes or not budgets:
+        return False
+    return all(b.usable >= variant.vision_bytes + FIT_MARGIN for b in budgets)
+
+
 def _gpu_share(variant: Variant, bd: Breakdown, budgets: tuple[GpuBudget, ...]) -> float:
     """Share of the repeating layers that llama-server's fit would put on the GPUs.
 
     The output projection (the F16 embedding table, tied) stays on the GPU first; the
-    vision projector goes to the CPU when a GPU has less than projector + 1 GiB.
+    vision projector takes its place beside it when :func:`projector_on_gpu` (inside
+    the fit target, so the layers get that much less), else it goes to the CPU.
     """
     fixed = variant.embedding_bytes
-    room = sum(max(0, b.usable - bd.margin - bd.compute) for b in budgets) - fixed
+    projector = variant.vision_bytes if projector_on_gpu(variant, budgets) else 0
+    room = sum(max(0, b.usable - bd.margin - bd.compute) for b in budgets) - fixed - projector
     per_layer = (variant.blob_bytes - variant.vision_bytes - fixed + bd.kv) / variant.arch.layers
     if room <= 0 or per_layer <= 0:
         return 0.0
@@ -648,6 +660,8 @@ def plan(
                 notes.append(f"layers split across {gpus_used} GPUs")
         else:
             share = _gpu_share(variant, bd, budgets) if budgets else 0.0
+            if budgets and variant.vision_bytes and not projector_on_gpu(variant, budgets):
+                notes.append("vision projector on the CPU (less than it + 1 GiB free on a GPU)")
             ram_need = int(cpu_part * (1 - share)) + (variant.embedding_bytes if share else 0)
             if ram_need > hw.ram_available_bytes:
                 verdict = "none"

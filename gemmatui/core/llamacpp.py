@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from gemmatui.core.errors import (
+    CannotPull,
     OllamaError,
     OllamaHTTPError,
     OllamaStreamError,
@@ -43,7 +44,7 @@ from gemmatui.core.errors import (
 )
 from gemmatui.core.hosts import is_local
 from gemmatui.core.text import sanitize_line
-from gemmatui.core.types import ChatChunk, ChatStats, InstalledModel, RunningModel
+from gemmatui.core.types import ChatChunk, ChatStats, InstalledModel, PullProgress, RunningModel
 
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 300.0
@@ -71,16 +72,22 @@ class LlamaServerClient:
 
     Mirrors :class:`gemmatui.core.ollama.OllamaClient` where the engines overlap
     (``chat``, ``list_models``, ``ps``, ``version``, ``is_running``, ``aclose``), so
-    commands and screens use either one.
+    commands and screens use either one through :class:`gemmatui.core.engine.Engine`.
 
     Args:
         host: Base URL, e.g. ``http://127.0.0.1:8080``.
         connect_timeout: Seconds to wait for a connection.
         read_timeout: Seconds to wait for the next byte of an answer.
         api_key: Sent as ``Authorization: Bearer`` (llama-server ``--api-key``, LM Studio).
+        kind: ``"llama-server"``, or ``"openai"`` for another OpenAI-compatible server
+            (LM Studio among them), which has no ``/props``: its model and context come
+            from ``/v1/models`` and, where it answers, LM Studio's ``/api/v1/models``.
+        name: The engine's name in messages (default: from ``kind``).
     """
 
     engine = "llama-server"
+    #: llama-server serves the file it was started with; it cannot download models.
+    can_pull = False
 
     def __init__(
         self,
@@ -89,7 +96,11 @@ class LlamaServerClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         api_key: str | None = None,
+        kind: str = "llama-server",
+        name: str | None = None,
     ) -> None:
+        self.kind = kind
+        self.name = name or (_NAME if kind == "llama-server" else "the OpenAI-compatible server")
         self.host = host.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -156,12 +167,13 @@ class LlamaServerClient:
             raise OllamaHTTPError(
                 response.status_code,
                 error_text(response.text),
-                hint=f"{_NAME} at {self.host}{path}",
+                hint=f"{self.host}{path}",
+                engine=self.name,
             )
         try:
             return response.json()
         except ValueError:
-            raise OllamaError(f"unexpected answer from {_NAME} at {self.host}{path}") from None
+            raise OllamaError(f"unexpected answer from {self.name} at {self.host}{path}") from None
 
     async def is_running(self) -> bool:
         """Whether the server answers ``/health`` with 200 (loaded and ready); never raises."""
@@ -179,16 +191,51 @@ class LlamaServerClient:
         return (await self.props()).build
 
     async def props(self, *, refresh: bool = False) -> ServerProps:
-        """The model, context and capabilities the server was started with."""
+        """The model, context and capabilities the server was started with.
+
+        An OpenAI-compatible server without ``/props`` (LM Studio) is described from
+        ``/v1/models`` and LM Studio's ``/api/v1/models`` (its loaded model, that
+        model's maximum context and vision capability); its context is then unknown
+        (0) unless LM Studio says how a loaded instance was started.
+        """
         if self._props is not None and not refresh:
+            return self._props
+        if self.kind == "openai":
+            self._props = await self._openai_props()
             return self._props
         data = await self._get_json("/props")
         try:
             models = await self._get_json("/v1/models")
         except OllamaError:
             models = {}
-        self._props = _props(data, models)
+        self._props = _props(data, models, self.name)
         return self._props
+
+    async def _openai_props(self) -> ServerProps:
+        models = await self._get_json("/v1/models")
+        try:
+            native = await self._get_json("/api/v1/models")
+        except OllamaError:
+            native = None
+        return _openai_props(models, native, self.name)
+
+    async def pull(self, model: str) -> AsyncIterator[PullProgress]:
+        """Downloading needs Ollama: always raises.
+
+        Raises:
+            CannotPull: With what to do instead (exit 3).
+        """
+        raise CannotPull(
+            f"{self.name} at {self.host} cannot download models (pulling {model} needs "
+            "Ollama): it serves the file it was started with; start it with another GGUF, "
+            "or point --host at an Ollama server"
+        )
+        yield  # pragma: no cover - makes this an async generator like OllamaClient.pull
+
+    async def served(self) -> ServerProps:
+        """The model this server serves, its context per slot and its slots (the port's
+        answer for a fixed-model engine; see :meth:`props`)."""
+        return await self.props()
 
     async def list_models(self) -> list[InstalledModel]:
         """The one model the server serves, as an installed model."""
@@ -198,7 +245,7 @@ class LlamaServerClient:
                 name=props.model,
                 size_bytes=props.size_bytes or 0,
                 digest="",
-                family="gemma3" if "gemma" in props.model_path.lower() else "",
+                family="gemma3" if "gemma" in (props.model_path or props.model).lower() else "",
                 context_length=props.n_ctx_train,
                 capabilities=("completion", "vision") if props.vision else ("completion",),
             )
@@ -253,7 +300,7 @@ class LlamaServerClient:
         del num_ctx, keep_alive
         body: dict[str, Any] = {
             "model": model,
-            "messages": [dict(m) for m in messages],
+            "messages": [openai_message(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
             "cache_prompt": True,
@@ -283,7 +330,9 @@ class LlamaServerClient:
             ) as response:
                 if response.status_code >= 400:
                     text = (await response.aread()).decode("utf-8", "replace")
-                    raise OllamaHTTPError(response.status_code, error_text(text), hint=_NAME)
+                    raise OllamaHTTPError(
+                        response.status_code, error_text(text), engine=self.name
+                    )
                 async for line in response.aiter_lines():
                     event = _sse_data(line)
                     if event is None:
@@ -295,7 +344,7 @@ class LlamaServerClient:
                         raise ValueError("not an object")
                     if "error" in data:
                         raise OllamaStreamError(
-                            f"{_NAME} stopped the reply: {error_text(json.dumps(data))}",
+                            f"{self.name} stopped the reply: {error_text(json.dumps(data))}",
                             "".join(received),
                         )
                     timings = data.get("timings") or timings
@@ -318,7 +367,7 @@ class LlamaServerClient:
             raise self._translate(exc, partial="".join(received)) from exc
         if finish is None and not timings:
             raise OllamaStreamError(
-                f"the connection to {_NAME} dropped during the reply", "".join(received)
+                f"the connection to {self.name} dropped during the reply", "".join(received)
             )
         yield ChatChunk(
             content="",
@@ -333,26 +382,78 @@ class LlamaServerClient:
 
         if isinstance(exc, OllamaError):
             return exc
+        name = self.name
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
-            return OllamaUnavailable(f"cannot reach {_NAME} at {self.host}: is it running?")
+            return OllamaUnavailable(f"cannot reach {name} at {self.host}: is it running?")
         if isinstance(exc, httpx.TimeoutException):
-            return OllamaTimeout(
-                f"{_NAME} at {self.host} sent nothing for {self.read_timeout:g} s"
-            )
+            return OllamaTimeout(f"{name} at {self.host} sent nothing for {self.read_timeout:g} s")
         if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
             if partial is not None:
-                return OllamaStreamError(f"the connection to {_NAME} dropped during the reply", partial)
-            return OllamaError(f"the connection to {_NAME} at {self.host} dropped")
+                return OllamaStreamError(f"the connection to {name} dropped during the reply", partial)
+            return OllamaError(f"the connection to {name} at {self.host} dropped")
         if isinstance(exc, (ValueError, KeyError, TypeError)):
             if partial is not None:
-                return OllamaStreamError(f"{_NAME} sent a malformed line during the reply", partial)
-            return OllamaError(f"unexpected answer from {_NAME} at {self.host}")
+                return OllamaStreamError(f"{name} sent a malformed line during the reply", partial)
+            return OllamaError(f"unexpected answer from {name} at {self.host}")
         if isinstance(exc, httpx.HTTPError):
-            return OllamaError(f"talking to {_NAME} at {self.host} failed: {exc}")
+            return OllamaError(f"talking to {name} at {self.host} failed: {exc}")
         return exc
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def openai_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A chat message in OpenAI's form: Ollama-style ``images`` become content parts.
+
+    A message with ``images`` (base64 strings, as Ollama takes them) is sent as
+    ``[{"type": "text", "text": ...}, {"type": "image_url", "image_url": {"url":
+    "data:image/png;base64,..."}}, ...]``, which llama-server hands to its vision
+    projector (``--mmproj``). The media type is read from the image's own bytes.
+    Other messages keep their shape.
+
+    Raises:
+        UsageError: An image that is not base64 text.
+
+    >>> openai_message({"role": "user", "content": "hi"})
+    {'role': 'user', 'content': 'hi'}
+    >>> openai_message({"role": "user", "content": "what is it?", "images": ["R0lGODlhAQABAAAAACw="]})
+    {'role': 'user', 'content': [{'type': 'text', 'text': 'what is it?'}, \
+{'type': 'image_url', 'image_url': {'url': 'data:image/gif;base64,R0lGODlhAQABAAAAACw='}}]}
+    """
+    result = {k: v for k, v in message.items() if k != "images"}
+    images = message.get("images")
+    if not images:
+        return result
+    parts: list[dict[str, Any]] = []
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        parts.append({"type": "text", "text": text})
+    for image in images:
+        parts.append({"type": "image_url", "image_url": {"url": _data_uri(image)}})
+    result["content"] = parts
+    return result
+
+
+def _data_uri(image: Any) -> str:
+    """``data:<type>;base64,<data>`` for an image given as base64 text or bytes."""
+    import base64
+    import binascii
+
+    from gemmatui.core.images import probe_mime
+
+    if isinstance(image, (bytes, bytearray)):
+        raw = bytes(image)
+        text = base64.b64encode(raw).decode("ascii")
+    elif isinstance(image, str):
+        text = image
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise UsageError("the request cannot be sent: an image in it is not base64 text") from None
+    else:
+        raise UsageError("the request cannot be sent: an image in it is not base64 text")
+    return f"data:{probe_mime(raw)};base64,{text}"
 
 
 def _sse_data(line: str) -> str | None:
@@ -390,9 +491,9 @@ def error_text(body: str) -> str:
     return sanitize_line(text) or "(no message)"
 
 
-def _props(data: Any, models: Any) -> ServerProps:
+def _props(data: Any, models: Any, engine: str = _NAME) -> ServerProps:
     if not isinstance(data, dict):
-        raise OllamaError(f"unexpected answer from {_NAME}: /props is not an object")
+        raise OllamaError(f"unexpected answer from {engine}: /props is not an object")
     settings = data.get("default_generation_settings") or {}
     n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
     meta: dict[str, Any] = {}
@@ -415,6 +516,47 @@ def _props(data: Any, models: Any) -> ServerProps:
         has_template=bool(data.get("chat_template")),
         build=str(data.get("build_info") or "unknown build"),
         size_bytes=meta.get("size") if isinstance(meta.get("size"), int) else None,
+    )
+
+
+def _openai_props(models: Any, native: Any, engine: str) -> ServerProps:
+    """A server without ``/props``: the model from ``/v1/models`` (the loaded one in
+    LM Studio's ``/api/v1/models`` when it lists one), its maximum context and vision
+    from LM Studio's list. LM Studio's fields are taken from its documentation."""
+    rows = models.get("data") if isinstance(models, dict) else None
+    ids = [str(r.get("id")) for r in rows or () if isinstance(r, dict) and r.get("id")]
+    if not ids:
+        raise OllamaError(f"{engine} lists no model in /v1/models: load one first")
+    entries = native.get("models") if isinstance(native, dict) else None
+    entries = [e for e in entries or () if isinstance(e, dict)]
+    loaded = [e for e in entries if e.get("loaded_instances")]
+    entry = (loaded or [e for e in entries if e.get("key") in ids] or [None])[0]
+    name = str(entry.get("key")) if entry and entry.get("key") else ids[0]
+    n_ctx = 0
+    if entry:
+        for instance in entry.get("loaded_instances") or ():
+            config = instance.get("config") if isinstance(instance, dict) else None
+            value = config.get("context_length") if isinstance(config, dict) else None
+            if isinstance(value, int) and value > 0:
+                n_ctx = value
+                break
+    most = entry.get("max_context_length") if entry else None
+    caps = entry.get("capabilities") if entry else None
+    vision = bool(
+        (isinstance(caps, dict) and caps.get("vision"))
+        or (isinstance(caps, list) and "vision" in caps)
+    )
+    size = entry.get("size_bytes") if entry else None
+    return ServerProps(
+        model=sanitize_line(name, 200) or "model",
+        model_path="",
+        n_ctx=n_ctx,
+        n_ctx_train=most if isinstance(most, int) and most > 0 else None,
+        total_slots=1,
+        vision=vision,
+        has_template=True,
+        build="",
+        size_bytes=size if isinstance(size, int) else None,
     )
 
 

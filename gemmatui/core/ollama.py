@@ -434,7 +434,9 @@ class OllamaClient:
 
         Args:
             model: Full tag, e.g. ``"gemma3:27b-it-qat"``.
-            messages: ``{"role": ..., "content": ...}`` mappings, oldest first.
+            messages: ``{"role": ..., "content": ...}`` mappings, oldest first; a
+                message may carry ``images``, a list of base64 strings (Ollama's own
+                form), sent as they are.
             num_ctx: Context length in tokens (sent as ``options.num_ctx``).
             keep_alive: How long the model stays loaded after the reply
                 (``"10m"``, seconds, ``0`` to unload, negative for ever).
@@ -453,6 +455,7 @@ class OllamaClient:
         request_messages = [dict(m) for m in messages]
         request_options = {**(options or {}), "num_ctx": num_ctx}
         _check_encodable([model, request_messages, request_options, keep_alive])
+        request_messages = [_with_image_bytes(m) for m in request_messages]
         received: list[str] = []
         started = time.monotonic()
         first_token: float | None = None
@@ -687,6 +690,35 @@ def _chat_stats(part: Any, first_token: float | None) -> ChatStats:
         done_reason=part.done_reason,
         time_to_first_token_s=first_token,
     )
+
+
+def _with_image_bytes(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with its base64 ``images`` as bytes, for the official client.
+
+    The client's ``Image`` type sends bytes base64-encoded, exactly as given; a string it
+    first tries as a *file path* (``Path(value).exists()``), so a short base64 text that
+    happened to name a file in the working directory would send that file instead.
+
+    Raises:
+        UsageError: An image that is not base64 text. Nothing was sent.
+    """
+    images = message.get("images")
+    if not images:
+        return message
+    import base64
+    import binascii
+
+    decoded: list[Any] = []
+    for image in images:
+        if isinstance(image, str):
+            try:
+                image = base64.b64decode(image, validate=True)
+            except (binascii.Error, ValueError):
+                raise UsageError(
+                    "cannot send the request to Ollama: an image in it is not base64 text"
+                ) from None
+        decoded.append(image)
+    return {**message, "images": decoded}
 
 
 def _check_encodable(payload: Any) -> None:

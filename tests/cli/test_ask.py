@@ -466,8 +466,9 @@ def test_a_slow_model_load_within_the_timeout_is_waited_for(
 
 
 def test_llama_server_at_the_host_is_named_exit_3(gemmatui: Run) -> None:
+    # --engine ollama: with auto the llama-server would be used (tests/cli/test_engine.py).
     with FakeLlamaServer() as server:
-        done = gemmatui(*ASK, "hi", env={"OLLAMA_HOST": server.url})
+        done = gemmatui(*ASK, "hi", env={"OLLAMA_HOST": server.url, "GEMMATUI_ENGINE": "ollama"})
     assert done.returncode == 3 and done.stdout == ""
     line = one_error_line(done.stderr)
     assert line.startswith(
@@ -535,6 +536,7 @@ def test_json_is_one_object_whatever_the_outcome(
         env["OLLAMA_HOST"] = closed_port_url()
     elif server is not None:
         env["OLLAMA_HOST"] = server.url
+        env["GEMMATUI_ENGINE"] = "ollama"  # auto would use the llama-server
     elif setup in ("error_line", "http_error", "stall"):
         fake.add_fault("/api/chat", setup, after=2, seconds=120, message="boom")
     try:

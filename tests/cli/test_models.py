@@ -69,8 +69,9 @@ def test_server_down_exits_3(gemmatui: Run) -> None:
 
 
 def test_llama_server_at_the_host_is_named_exit_3(gemmatui: Run) -> None:
+    # --engine ollama: with auto the llama-server would be used (tests/cli/test_engine.py).
     with FakeLlamaServer() as server:
-        done = gemmatui("models", env={"OLLAMA_HOST": server.url})
+        done = gemmatui("models", env={"OLLAMA_HOST": server.url, "GEMMATUI_ENGINE": "ollama"})
     assert done.returncode == 3 and done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert line.startswith(
@@ -103,6 +104,7 @@ def test_json_is_one_object_whatever_the_outcome(
             env["OLLAMA_HOST"] = closed_port_url()
         elif setup == "llama":
             env["OLLAMA_HOST"] = stack.enter_context(FakeLlamaServer()).url
+            env["GEMMATUI_ENGINE"] = "ollama"  # auto would use the llama-server
         elif setup == "bad host":
             env["OLLAMA_HOST"] = "127.0.0.1:notaport"
         done = gemmatui("models", "--json", *args, env=env)

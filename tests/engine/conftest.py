@@ -19,7 +19,7 @@ from tests.real_model import model_path
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("llama") / "llama-server.log"
-    server = RunningServer(model_path(), Setting(4096), log)
+    server = RunningServer(model_path(), Setting(4096), log, n_predict=40)
     try:
         yield server
     finally:

@@ -43,10 +43,11 @@ p.cpuparams.n_threads = cfg.get("threads", 2)
 p.warmup = False
 p.chat_template = "gemma"
 p.use_jinja = False
-p.model_alias = "gemma3-270m"
+p.model_alias = {"gemma3-270m"}
 p.endpoint_props = True
 p.endpoint_slots = True
 p.verbosity = 10
+p.n_predict = cfg.get("n_predict", -1)
 server = x.Server(p)
 print("LISTENING " + server.listening_address, flush=True)
 if cfg.get("serve"):
@@ -68,9 +69,10 @@ class Setting:
         return f"ctx{self.ctx // 1024}k-np{self.np}-u{self.ubatch}-{self.kv}-fa{'on' if self.fa else 'off'}"
 
 
-def _config(model: Path, setting: Setting, *, serve: bool) -> str:
+def _config(model: Path, setting: Setting, *, serve: bool, n_predict: int = -1) -> str:
     return json.dumps(
         {
+            "n_predict": n_predict,
             "model": str(model),
             "ctx": setting.ctx,
             "np": setting.np,
@@ -97,13 +99,25 @@ def load_buffers(model: Path, setting: Setting, timeout: float = 120) -> BufferL
 
 
 class RunningServer:
-    """A llama-server serving the 270M on 127.0.0.1 (any free port) until :meth:`stop`."""
+    """A llama-server serving the 270M on 127.0.0.1 (any free port) until :meth:`stop`.
 
-    def __init__(self, model: Path, setting: Setting, log_path: Path, timeout: float = 120) -> None:
+    ``n_predict``: the most tokens a reply that sets no limit gets (-1: until the
+    context is full); the base model rarely stops by itself.
+    """
+
+    def __init__(
+        self,
+        model: Path,
+        setting: Setting,
+        log_path: Path,
+        timeout: float = 120,
+        *,
+        n_predict: int = -1,
+    ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, _config(model, setting, serve=True)],
+            [sys.executable, "-c", _CHILD, _config(model, setting, serve=True, n_predict=n_predict)],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
