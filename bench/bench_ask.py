@@ -15,7 +15,14 @@ times, median of N runs each:
 The overhead is ask minus curl. One extra ``python -X importtime`` run of ask says
 which imports it goes to.
 
-Usage: python bench/bench_ask.py [--runs 15]
+With ``--real`` it then does the same against a real engine: llama.cpp's llama-server
+(the ``xllamacpp`` wheel of the test extra) serving the real Gemma 3 270M GGUF on
+loopback, every reply capped at 24 tokens by the server (``n_predict``): ``curl -sN``
+posting the same ``/v1/chat/completions`` request against ``gemmatui ask --host URL hi``
+(engine detection, the served model, the SSE stream). The difference is ask's overhead
+next to a real engine, whose own generation time is in both.
+
+Usage: python bench/bench_ask.py [--runs 15] [--real]
 """
 
 from __future__ import annotations
@@ -122,6 +129,9 @@ def main() -> int:
     parser.add_argument(
         "--runs", type=int, default=15, help="timed runs per measurement (median reported)"
     )
+    parser.add_argument(
+        "--real", action="store_true", help="also time ask against a real llama-server (270M)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as home, FakeOllama(installed=["1b"], reply=REPLY) as fake:
@@ -178,7 +188,52 @@ def main() -> int:
         f"left for the rest (event loop, the HTTP request, output): about {max(0.0, rest):.0f} ms "
         "(-X importtime inflates imports a little, so this is a lower bound)"
     )
+    if args.real:
+        real_engine(args.runs, curl)
     return 0
+
+
+def real_engine(runs: int, curl: str | None) -> None:
+    """``ask`` against llama-server on the real 270M, beside curl posting the same chat."""
+    from tests.engine.llama_harness import RunningServer, Setting
+    from tests.real_model import model_path
+
+    with tempfile.TemporaryDirectory() as home:
+        server = RunningServer(
+            model_path(), Setting(4096), Path(home) / "llama-server.log", n_predict=24
+        )
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "GEMMATUI_"))}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env.update(
+                PYTHONPYCACHEPREFIX=str(Path(home) / "pycache"),
+                HOME=home,
+                GEMMATUI_CONFIG=str(Path(home) / "config.toml"),
+                GEMMATUI_DATA_DIR=str(Path(home) / "data"),
+                PYTHONPATH=str(REPO),
+            )
+            body = json.dumps(
+                {"messages": [{"role": "user", "content": "hi"}], "stream": True, "seed": 1}
+            )
+            if curl:
+                label = "curl -sN /v1/chat/completions (new process)"
+                argv = [curl, "-sN", f"{server.url}/v1/chat/completions", "-d", body]
+                baseline = median_ms(lambda: run_process(argv, env), runs)
+            else:  # pragma: no cover - curl is on every machine this runs on
+                raise SystemExit("--real needs curl")
+            ask = [sys.executable, "-m", "gemmatui", "ask", "--host", server.url, "hi"]
+            timed = median_ms(lambda: run_process(ask, env), runs)
+        finally:
+            server.stop()
+    print()
+    print("against a real engine: llama-server (xllamacpp, CPU) with the Gemma 3 270M, 24 tokens")
+    print(f"wall time in ms, median / min of {runs} runs:")
+    print(f"  {baseline[0]:7.0f} / {baseline[1]:5.0f}  {label}")
+    print(f"  {timed[0]:7.0f} / {timed[1]:5.0f}  gemmatui ask --host URL hi")
+    print(
+        f"overhead of ask over curl on the real engine: {timed[0] - baseline[0]:.0f} ms median, "
+        f"{timed[1] - baseline[1]:.0f} ms best"
+    )
 
 
 if __name__ == "__main__":
