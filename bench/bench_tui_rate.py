@@ -67,6 +67,7 @@ Usage::
     .venv/bin/python bench/bench_tui_rate.py                      # 10,30,100 tok/s, 20 s each
     .venv/bin/python bench/bench_tui_rate.py --seconds 5 --rates 10,100 --runs 5
     .venv/bin/python bench/bench_tui_rate.py --no-floor --json    # one JSON object on stdout
+    .venv/bin/python bench/bench_tui_rate.py --rates 30 --profile /tmp/prof  # py-spy stacks
 
 With the defaults a rate takes about a minute (app ~33 s: start, 2 s settling, idle,
 the window, the key presses; floor ~23 s), the whole run under 3 minutes.
@@ -89,7 +90,12 @@ code as it was in the working tree then. Default settings (20 s per rate)::
     idle in the chat: 2.2-2.4 % of one core, 3.2-3.4 frames/s
     fit --json: 109 ms vs python -c pass 15 ms = 7.2x (median of 10)
 
-More runs are in ``bench/README.md``.
+Issue #11 before / after (10 s per rate, same host, ``host busy`` 42-100 %): app CPU
+at 10 / 30 / 100 tokens/s 25.7 / 35.8 / 65.6 % before, 5.9 / 15.3 / 25.7 % after
+(0.42x / 0.38x / 0.39x of the floor); frames/s 19 / 18 / 12 before, 10 after; idle
+2.0-2.4 % before, 1.4 % after; key latency at 100 tokens/s 109 ms before, 36 after.
+
+More runs, and the profile of what is left, are in ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -435,10 +441,12 @@ def run_app(
                 if app.wait_for(CHAT_READY, 0, timeout=60) is None:
                     raise RuntimeError(f"the chat did not open; screen:\n{app.screen_tail()}")
                 time.sleep(2.0)  # settle: first polls, history, first /api/ps
+                spy = _start_profiler(app.pid, args, rate, "idle", args.idle_seconds)
                 idle = Window(app)
                 idle.start()
                 time.sleep(args.idle_seconds)
                 row["idle"] = idle.stop()
+                _stop_profiler(spy)
                 before = app.offset
                 app.write(PROMPT.encode())
                 time.sleep(0.3)
@@ -450,10 +458,12 @@ def run_app(
                 raise RuntimeError(f"no streamed text on screen; screen:\n{app.screen_tail()}")
             if not app.sync_answered:
                 raise RuntimeError("the app never asked for synchronized output: no frame count")
+            spy = _start_profiler(app.pid, args, rate, "floor" if floor else "app", args.seconds)
             window = Window(app)
             window.start()
             time.sleep(args.seconds)
             row["stream"] = window.stop()
+            _stop_profiler(spy)
             if with_keys:
                 if app.count(KEY, 0, app.offset):
                     raise RuntimeError(f"{KEY!r} is already on screen: cannot time key presses")
@@ -467,6 +477,56 @@ def run_app(
         if app is not None:
             app.close()
         _kill(fake)
+
+
+def _start_profiler(
+    pid: int, args: argparse.Namespace, rate: float, what: str, seconds: float
+) -> subprocess.Popen[bytes] | None:
+    """With ``--profile DIR``: py-spy samples ``pid`` over the stream window.
+
+    The collapsed stacks (``--format raw``, one line per stack with its sample count,
+    idle samples left out) go to ``DIR/{what}-{rate}.txt`` (``what``: ``app``,
+    ``floor``, or ``idle`` for the app's idle window). py-spy runs in its own
+    process (its CPU is not the app's) and needs ``pip install py-spy`` and the right
+    to trace the app (root, or ``ptrace_scope`` 0).
+    """
+    if not args.profile:
+        return None
+    out = Path(args.profile) / f"{what}-{rate:g}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    proc = subprocess.Popen(
+        [
+            str(spy) if spy.exists() else "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, round(seconds))),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _LIVE.append(proc)
+    return proc
+
+
+def _stop_profiler(spy: subprocess.Popen[bytes] | None) -> None:
+    """Wait for py-spy to write its file (it stops after its ``--duration``)."""
+    if spy is None:
+        return
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        pass
+    _kill(spy)
 
 
 def fit_start(runs: int) -> dict[str, Any]:
@@ -649,6 +709,9 @@ def main() -> int:
     parser.add_argument("--no-floor", action="store_true", help="skip the Markdown floor app")
     parser.add_argument("--runs", type=int, default=10, help="fit --json start runs (0: skip)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy the stream windows into DIR (collapsed stacks)"
+    )
     parser.add_argument("--floor-app", metavar="URL", help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args()
     if args.floor_app:

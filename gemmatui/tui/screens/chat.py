@@ -8,10 +8,11 @@ them at any width.
 Data flow:
 
 * A reply streams in an async worker (group ``chat``, exclusive). Tokens are
-  gathered and handed over ten times a second to a
-  :class:`~gemmatui.tui.widgets.reply_stream.ReplyStream`, which writes them with
-  ``Markdown.get_stream`` (see there why a long reply spans several Markdown
-  widgets). Esc cancels the worker; what arrived stays, saved as ``partial``. Every
+  gathered and handed over eight times a second to a
+  :class:`~gemmatui.tui.widgets.reply_stream.ReplyStream`, which shows the block
+  being written as plain text and moves complete blocks to Markdown about once a
+  second (see there why; issue #11). The prompt's cursor stops blinking meanwhile.
+  Esc cancels the worker; what arrived stays, saved as ``partial``. Every
   request carries the planned ``num_ctx`` and the configured ``keep_alive``, and the
   history this screen shows (not whatever else is in the database: another copy of
   the app may be adding to the same conversation).
@@ -86,9 +87,9 @@ if TYPE_CHECKING:
 #: Seconds between hardware readings and between ``/api/ps`` questions.
 GPU_INTERVAL = 1.0
 PS_INTERVAL = 5.0
-#: Seconds between hand-overs of streamed text to the Markdown widget (10 a second):
-#: each one costs a layout of the reply, whatever the token rate.
-STREAM_FLUSH_INTERVAL = 0.1
+#: Seconds between hand-overs of streamed text to the view (8 a second), whatever the
+#: token rate: each one costs a frame (see ``reply_stream``).
+STREAM_FLUSH_INTERVAL = 0.125
 
 
 def gpu_used(sample: HardwareSample | None) -> int | None:
@@ -406,6 +407,10 @@ class ChatScreen(Screen[None]):
         tokens = self.tokens
         tokens.reply_started()
         self.reply = block
+        # A blinking cursor is two more frames a second while the reply streams; it
+        # stays shown, steady, and blinks again once the reply has ended.
+        prompt = self.prompt
+        blink, prompt.cursor_blink = prompt.cursor_blink, False
         stream = ReplyStream(block)
         received: list[str] = []  # the whole reply, kept here whatever becomes of the view
         pending: list[str] = []  # what arrived since the last flush
@@ -472,6 +477,7 @@ class ChatScreen(Screen[None]):
                 self.log.error("could not finish showing the reply", err)
             finally:
                 flusher.stop()
+                prompt.cursor_blink = blink
                 self.generating = False
                 added = new_chars + len(text)
                 self._finish_reply(block, text, saved, status, stats, error, added)

@@ -13,6 +13,8 @@ model reads back and what the history holds); only what is displayed is sanitise
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from textual.app import ComposeResult
@@ -49,6 +51,84 @@ class ReplyMarkdown(Markdown):
         if not width or not self._nodes:
             return 0
         return self.arrange(Size(width, 0)).total_region.height
+
+
+#: Blank lines a streaming tail keeps below its text, at least and at most, so that it
+#: grows (and the screen is laid out again) about once a second rather than on every
+#: new line: the step doubles when it grew less than a second ago, halves after two.
+TAIL_SLACK = 3
+TAIL_SLACK_MAX = 12
+
+
+class StreamTail(Widget):
+    """The block of a streaming reply still being written, as plain text.
+
+    Drawing new text costs a repaint of this widget's own lines. The screen is laid out
+    again only when its height changes, and its height moves in steps: it keeps a few
+    blank lines below the text (:data:`TAIL_SLACK` to :data:`TAIL_SLACK_MAX`, more the
+    faster lines arrive), grows by that much when the text needs more, and shrinks when
+    blocks move on to Markdown (see :mod:`~gemmatui.tui.widgets.reply_stream`). Its text
+    is sanitised by the stream before it gets here.
+
+    Args:
+        clock: Monotonic seconds, to time the steps.
+    """
+
+    DEFAULT_CSS = """
+    StreamTail {
+        height: auto;
+        margin: 0 0 1 0;
+    }
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, classes: str | None = None
+    ) -> None:
+        super().__init__(classes=classes)
+        self.clock = clock
+        self._content = Content("")
+        self._width = 0  # the width the height was chosen for
+        self._height = 0
+        self._slack = TAIL_SLACK
+        self._grown_at = -1e9
+
+    @property
+    def text(self) -> str:
+        """The text shown."""
+        return self._content.plain
+
+    def _lines(self, width: int) -> int:
+        return self._content.get_height(self.styles, width) if self._content.plain else 0
+
+    def _fits(self, lines: int, height: int) -> bool:
+        return lines <= height <= lines + self._slack if lines else height == 0
+
+    def show(self, text: str) -> None:
+        """Show ``text`` (trailing blank lines dropped); lay out only if the height must change."""
+        content = Content(text.rstrip())
+        if content.plain == self._content.plain:
+            return
+        self._content = content
+        width = self.content_size.width
+        fits = bool(width) and width == self._width and self._fits(self._lines(width), self._height)
+        self.refresh(layout=not fits)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        lines = self._lines(width)
+        if width != self._width or not self._fits(lines, self._height):
+            if lines > self._height:  # growing: in bigger steps while lines come fast
+                now = self.clock()
+                since = now - self._grown_at
+                if since < 1.0:
+                    self._slack = min(TAIL_SLACK_MAX, self._slack * 2)
+                elif since > 2.0:
+                    self._slack = max(TAIL_SLACK, self._slack // 2)
+                self._grown_at = now
+            self._width, self._height = width, lines + self._slack if lines else 0
+        return self._height
+
+    def render(self) -> Content:
+        return self._content
 
 
 class MessageBlock(Vertical):
@@ -198,6 +278,8 @@ class AssistantMessage(MessageBlock, can_focus=True):
     def compose(self) -> ComposeResult:
         yield ReplyHeader(self.model, self.stats, classes="header")
         yield ReplyMarkdown(sanitize(self.text) or None, classes="body")
+        if self.status == "streaming":
+            yield StreamTail(classes="body")
         mark = Static(STATUS_MARKS.get(self.status, ""), classes="mark", markup=False)
         mark.display = self.status in STATUS_MARKS
         yield mark
@@ -207,11 +289,23 @@ class AssistantMessage(MessageBlock, can_focus=True):
         """The Markdown widget the reply is rendered into (the last one, while streaming)."""
         return self.query_children(Markdown).last()
 
+    @property
+    def tail(self) -> StreamTail | None:
+        """The plain-text tail of a streaming reply (``None`` when there is none)."""
+        tails = self.query_children(StreamTail)
+        return tails.first() if tails else None
+
     async def add_markdown(self) -> Markdown:
         """Add an empty Markdown widget after the others (a long reply streams into several)."""
         markdown = ReplyMarkdown(classes="body")
-        await self.mount(markdown, before=self.query_one(".mark"))
+        await self.mount(markdown, after=self.markdown)
         return markdown
+
+    async def remove_tail(self) -> None:
+        """Remove the streaming tail (its text is in the Markdown by now)."""
+        tail = self.tail
+        if tail is not None:
+            await tail.remove()
 
     def finish(self, status: ReplyStatus, stats: ChatStats | None, message_id: int | None) -> None:
         """The reply has ended: record how, and show its stats in the header."""

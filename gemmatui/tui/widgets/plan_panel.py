@@ -18,7 +18,7 @@ from textual.widgets import Static
 from gemmatui.core.fit import VariantFit
 from gemmatui.core.types import RunningModel
 from gemmatui.core.units import format_bytes, format_ctx
-from gemmatui.tui.widgets.panel import Panel
+from gemmatui.tui.widgets.panel import Panel, show_content
 
 LABEL_WIDTH = 14
 VALUE_WIDTH = 9
@@ -76,7 +76,8 @@ class PlanPanel(Panel):
         self._paint()
 
     def _paint(self) -> None:
-        self.query_one("#plan-body", Static).update(self._body())
+        # Called on every probe reading (once a second): drawn only when it changed.
+        show_content(self.query_one("#plan-body", Static), self._body())
 
     def _body(self) -> Content:
         fit, m = self.fit, self.measured

@@ -1,38 +1,51 @@
-"""Streaming a reply into its block with Textual's ``Markdown.get_stream``, keeping the
-cost of a frame from growing with the reply.
+"""Streaming a reply into its block at a cost that does not grow with the token rate
+or the reply's length.
 
-``MarkdownStream`` makes each append cheap (only the last top-level block is parsed
-again), but every frame that follows still lays the Markdown widget out again, and
-with it every block of the reply so far. So a long reply is written into a *series*
-of Markdown widgets (:class:`~gemmatui.tui.widgets.message.ReplyMarkdown`). Once the
-one being written holds :data:`CUT_AFTER_CHARS` characters, the next paragraph that
-starts after a blank line, outside a code fence and not as part of a list, indented
-block or quote, opens a new one. The finished ones no longer change, so Textual keeps
-their layout cached and a frame lays out only the piece being written. Such a cut
-point is a block boundary in CommonMark, so the pieces render as the whole document
-would.
+Textual's ``Markdown.get_stream`` parses the last top-level block again on every write
+and replaces its widget, so each write is followed by a layout of the whole screen and
+a repaint of the whole conversation view: measured at 30 tokens/s in a 140x40
+terminal, a bare ``Markdown`` streaming app spends 45 % of a core, gemmatui spent 36 %
+(``bench/bench_tui_rate.py``). A streamed reply is drawn here in two parts instead:
+
+* **Settled blocks.** Text up to the last top-level block boundary (a line that starts
+  a new paragraph or heading after a blank line, outside a code fence and not as part
+  of a list, indented block or quote: :class:`BlockCutter`) no longer changes its
+  rendering, so it is appended to a Markdown widget once, when the boundary arrives:
+  a few times a second at most, not once per write.
+* **The tail.** The block still being written is shown as plain text in one
+  :class:`~gemmatui.tui.widgets.message.StreamTail`. A write to it repaints that one
+  widget; only when its wrapped height changes (a new line) is the screen laid out
+  again. Its Markdown appears when the block is complete.
+
+A long reply is written into a *series* of Markdown widgets
+(:class:`~gemmatui.tui.widgets.message.ReplyMarkdown`): once the one being written
+holds :data:`CUT_AFTER_CHARS` characters, the next settled block opens a new one. The
+finished ones no longer change, so Textual keeps their layout cached. Such a cut point
+is a block boundary in CommonMark, so the pieces render as the whole document would.
 
 The reply is untrusted: each write goes through the reply's own
-:class:`~gemmatui.core.text.Sanitizer` before the cutter and Markdown see it, so an
-escape sequence split between two writes is still removed whole; the block's
-``text`` keeps the raw reply.
-
-Measured headless (4,000 tokens of Markdown at 200 tokens/s, 120x36): a frame's
-layout took 160 ms in one Markdown widget and 106 ms in pieces of 3,000 characters.
+:class:`~gemmatui.core.text.Sanitizer` before the cutter, the tail and Markdown see
+it, so an escape sequence split between two writes is still removed whole; the
+block's ``text`` keeps the raw reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from textual.widgets import Markdown
-from textual.widgets.markdown import MarkdownStream
 
 from gemmatui.core.text import Sanitizer
-from gemmatui.tui.widgets.message import AssistantMessage
+from gemmatui.tui.widgets.message import AssistantMessage, StreamTail
 
 #: Characters a Markdown widget takes before the reply moves on to a new one.
 CUT_AFTER_CHARS = 3000
+#: Seconds between moves of complete blocks from the tail to Markdown: each one parses
+#: and mounts new widgets and lays the screen out twice (once for the new widgets,
+#: once more for their sizes), so it is done at most this often, not at every block.
+SETTLE_INTERVAL = 1.5
 #: First characters of a line after a blank line that may continue the block before
 #: it: indentation, list markers, ordered-list digits, block quotes.
 _CONTINUES = frozenset(" \t-*+>0123456789")
@@ -101,44 +114,94 @@ class BlockCutter:
 
 
 class ReplyStream:
-    """Writes a streamed reply into an :class:`AssistantMessage` through ``Markdown.get_stream``.
+    """Writes a streamed reply into an :class:`AssistantMessage`: settled blocks as
+    Markdown, the block being written as plain text (see the module's documentation).
 
     Writes may come from a timer and from the worker that ends the reply; a lock keeps
-    them in order (a cut swaps the stream in the middle of a write). Use one instance
-    per reply: its sanitiser carries an escape sequence left open from one write to
-    the next.
+    them in order. Use one instance per reply: its sanitiser carries an escape
+    sequence left open from one write to the next.
 
     Args:
-        block: The reply's block; its (empty) Markdown widget is written to first.
-        cut_after: Characters per Markdown widget before a cut is looked for.
+        block: The reply's block (composed with ``status="streaming"``, so it has a
+            :class:`StreamTail`); its (empty) Markdown widget is written to first.
+        cut_after: Characters per Markdown widget before the next one is opened.
+        settle_interval: Seconds between moves of complete blocks to Markdown.
+        clock: Monotonic seconds (tests pass their own).
     """
 
-    def __init__(self, block: AssistantMessage, *, cut_after: int = CUT_AFTER_CHARS) -> None:
+    def __init__(
+        self,
+        block: AssistantMessage,
+        *,
+        cut_after: int = CUT_AFTER_CHARS,
+        settle_interval: float = SETTLE_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.block = block
-        self.cutter = BlockCutter(cut_after)
+        self.cut_after = cut_after
+        self.settle_interval = settle_interval
+        self.clock = clock
+        self._settled_at = clock()
+        #: Finds where each top-level block ends (every boundary, however short).
+        self.boundaries = BlockCutter(cut_after=0)
         self.sanitizer = Sanitizer()
-        self.stream: MarkdownStream = Markdown.get_stream(block.markdown)
+        #: Finds where the Markdown widget being written is full (see the module).
+        self.pieces = BlockCutter(cut_after)
+        self.markdown: Markdown = block.markdown
+        #: Sanitised complete blocks not yet moved to Markdown (shown in the tail).
+        self.ready = ""
+        #: Sanitised text of the block being written (shown in the tail, after ``ready``).
+        self.tail_text = ""
         self._lock = asyncio.Lock()
 
-    async def write(self, text: str) -> None:
-        """Append ``text`` to the reply, moving on to a new Markdown widget where it may.
+    @property
+    def tail(self) -> StreamTail | None:
+        """The block's plain-text tail (``None`` once the reply is settled)."""
+        return self.block.tail
 
-        The block's ``text`` gets ``text`` as it is; the Markdown only its sanitised
-        part (a sequence still open at its end goes on being removed in the next write).
+    async def write(self, text: str) -> None:
+        """Append ``text`` to the reply.
+
+        The block's ``text`` gets ``text`` as it is; the view only its sanitised part
+        (a sequence still open at its end goes on being removed in the next write).
+        Complete blocks go to Markdown in one append, at most once every
+        ``settle_interval`` seconds; until then, and for the rest, the tail shows them.
         """
         async with self._lock:
             self.block.set_reactive(AssistantMessage.text, self.block.text + text)
             text = self.sanitizer.feed(text)
             while text:
-                cut = self.cutter.feed(text)
-                head, text = (text, "") if cut is None else (text[:cut], text[cut:])
-                await self.stream.write(head)
-                if cut is not None:
-                    following = await self.block.add_markdown()
-                    await self.stream.stop()
-                    self.stream = Markdown.get_stream(following)
+                cut = self.boundaries.feed(text)
+                if cut is None:
+                    self.tail_text += text
+                    break
+                self.ready += self.tail_text + text[:cut]
+                self.tail_text, text = "", text[cut:]
+            with self.block.app.batch_update():  # the tail and the Markdown in one frame
+                now = self.clock()
+                if self.ready and now - self._settled_at >= self.settle_interval:
+                    self._settled_at = now
+                    ready, self.ready = self.ready, ""
+                    await self._settle(ready)
+                tail = self.tail
+                if tail is not None:
+                    tail.show(self.ready + self.tail_text)
+
+    async def _settle(self, text: str) -> None:
+        """Append complete blocks to the Markdown, opening a new piece where one is full."""
+        while text:
+            cut = self.pieces.feed(text)
+            head, text = (text, "") if cut is None else (text[:cut], text[cut:])
+            if head:
+                await self.markdown.append(head)
+            if cut is not None:
+                self.markdown = await self.block.add_markdown()
 
     async def stop(self) -> None:
-        """Render whatever is still pending, then stop."""
+        """Render the block still being written as Markdown and remove the tail."""
         async with self._lock:
-            await self.stream.stop()
+            text, self.ready, self.tail_text = self.ready + self.tail_text, "", ""
+            with self.block.app.batch_update():
+                if text:
+                    await self._settle(text)
+                await self.block.remove_tail()

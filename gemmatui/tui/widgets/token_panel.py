@@ -7,7 +7,8 @@ token) and marks the count "≈" until Ollama's next figures replace it; the liv
 says how it ended, with the tokens counted and the rate measured while it streamed.
 
 Counting a token is an integer increment (:meth:`TokenPanel.token_arrived`); the
-live rate is redrawn by a timer a few times a second, never per token.
+live rate is redrawn by a timer twice a second (as often as a person reads it), never
+per token, and only what changed is drawn again.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from textual.widgets import Sparkline, Static
 from gemmatui.core.types import ChatStats
 from gemmatui.core.units import format_ctx
 from gemmatui.tui.widgets.meter import Meter
-from gemmatui.tui.widgets.panel import Panel
+from gemmatui.tui.widgets.panel import Panel, show_content
 
 #: Replies whose generation speed the sparkline shows.
 RATE_HISTORY = 30
-#: Seconds between redraws of the live rate (4 Hz).
-REDRAW_INTERVAL = 0.25
+#: Seconds between redraws of the live rate (2 Hz).
+REDRAW_INTERVAL = 0.5
 #: Share of the context from which the gauge warns.
 CONTEXT_WARN = 0.8
 LABEL_WIDTH = 13
@@ -186,7 +187,7 @@ class TokenPanel(Panel):
     def _paint(self) -> None:
         self._paint_live()
         self.query_one(Sparkline).data = list(self.rates)
-        self.query_one("#tok-stats", Static).update(self._stats_lines())
+        show_content(self.query_one("#tok-stats", Static), self._stats_lines())
         about = "≈" if self.estimated else ""  # part of the count is an estimate
         self.query_one("#tok-ctx", Meter).show(
             self.context,
@@ -196,11 +197,12 @@ class TokenPanel(Panel):
         warning = self.query_one("#tok-ctx-warning", Static)
         full = self.context / self.num_ctx if self.num_ctx else 0.0
         warning.display = full >= CONTEXT_WARN
-        warning.update(
+        show_content(
+            warning,
             Content(
                 f"⚠ context {about}{full:.0%} full: "
                 "Ollama drops the oldest messages when it fills"
-            )
+            ),
         )
 
     def _paint_live(self) -> None:
@@ -221,7 +223,7 @@ class TokenPanel(Panel):
             )
         else:
             line = Content.styled("No reply yet", "$text-muted")
-        # One line, redrawn 4 times a second: a repaint, never a new layout.
+        # One line, redrawn twice a second: a repaint, never a new layout.
         self.query_one("#tok-live", Static).update(line, layout=False)
 
     def _stats_lines(self) -> Content:

@@ -19,7 +19,7 @@ from textual.widgets import Sparkline, Static
 from gemmatui.core.types import GpuSample, HardwareSample, RunningModel
 from gemmatui.core.units import MiB, format_bytes, format_duration
 from gemmatui.tui.widgets.meter import Meter
-from gemmatui.tui.widgets.panel import Panel
+from gemmatui.tui.widgets.panel import Panel, show_content
 
 #: Samples kept for the sparkline: three minutes at one a second. Its label says
 #: which span of time it covers, from the samples' own timestamps.
@@ -100,13 +100,14 @@ class MemoryRow(Vertical):
         reading = self.reading
         if reading is None:
             return
-        # Polled once a second: one-line fields repaint without a new layout.
-        self.query_one(".title", Static).update(Content(reading.title), layout=False)
+        # Polled once a second: only what changed is drawn again, without a new layout
+        # while the lines keep their widths.
+        show_content(self.query_one(".title", Static), Content(reading.title))
         used = reading.used if reading.used is not None else 0
         self.query_one(Meter).show(used, reading.total, _used_of_total(reading.used, reading.total))
         details = self.query_one(".details", Static)
         details.display = bool(reading.details)
-        details.update(Content(reading.details), layout=False)
+        show_content(details, Content(reading.details))
 
 
 class VramPanel(Panel):
@@ -178,17 +179,17 @@ class VramPanel(Panel):
                 row.reading = reading
         self.history.append((sample.timestamp, float(in_use)))
         values = [used for _, used in self.history]
-        self.query_one(Sparkline).data = values
+        self.query_one(Sparkline).data = values  # a reactive: redrawn only if it changed
         low, high = min(values), max(values)
         span = (
             format_bytes(high) if high - low < MiB else f"{format_bytes(low)}-{format_bytes(high)}"
         )
         window = self.history[-1][0] - self.history[0][0]
         label = f" {format_duration(window)}: {span}" if window >= 1 else f" {span}"
-        self.query_one("#vram-range", Static).update(Content(label))
+        show_content(self.query_one("#vram-range", Static), Content(label))
         error = self.query_one("#vram-error", Static)
         error.display = sample.error is not None
-        error.update(Content(f"⚠ {sample.error}" if sample.error else ""))
+        show_content(error, Content(f"⚠ {sample.error}" if sample.error else ""))
 
     def show_models(self, running: Iterable[RunningModel] | None, error: str | None = None) -> None:
         """Draw where the chat's model sits, from ``/api/ps``.
@@ -203,24 +204,23 @@ class VramPanel(Panel):
         self._paint_model()
 
     def _paint_model(self) -> None:
-        line = self.query_one("#vram-model", Static)
+        show_content(self.query_one("#vram-model", Static), self._model_line())
+
+    def _model_line(self) -> Content:
         rm = self.running
         if self.ps_error is not None:
             # The first clause only ("cannot reach Ollama at …"): the banner says the rest.
-            line.update(
-                Content.assemble(("Ollama: ", "$text-warning"), self.ps_error.split(": ", 1)[0])
+            return Content.assemble(("Ollama: ", "$text-warning"), self.ps_error.split(": ", 1)[0])
+        if rm is None:
+            return Content.styled("Model not loaded yet", "$text-muted")
+        if not self.has_gpu or rm.size_vram_bytes == 0:
+            return Content(f"Model in RAM: {format_bytes(rm.size_bytes)}")
+        text = Content(
+            f"Model on GPU: {format_bytes(rm.size_vram_bytes)} of {format_bytes(rm.size_bytes)}"
+        )
+        if rm.on_cpu_bytes > 0:
+            text += Content.styled(
+                f"\n⚠ {format_bytes(rm.on_cpu_bytes)} on CPU: partial offload",
+                "$text-warning",
             )
-        elif rm is None:
-            line.update(Content.styled("Model not loaded yet", "$text-muted"))
-        elif not self.has_gpu or rm.size_vram_bytes == 0:
-            line.update(Content(f"Model in RAM: {format_bytes(rm.size_bytes)}"))
-        else:
-            text = Content(
-                f"Model on GPU: {format_bytes(rm.size_vram_bytes)} of {format_bytes(rm.size_bytes)}"
-            )
-            if rm.on_cpu_bytes > 0:
-                text += Content.styled(
-                    f"\n⚠ {format_bytes(rm.on_cpu_bytes)} on CPU: partial offload",
-                    "$text-warning",
-                )
-            line.update(text)
+        return text
