@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--theme", metavar="NAME", help="colour theme for the terminal app")
     parser.add_argument("--ctx", metavar="N", help="context length for the terminal app (e.g. 32k)")
     parser.add_argument("--model", metavar="NAME", help="model for the terminal app (e.g. 27b)")
+    parser.add_argument(
+        "--gguf",
+        metavar="PATH",
+        help="terminal app: plan this Gemma 3 GGUF on the model screen; Enter starts "
+        "llama-server on it",
+    )
+    parser.add_argument(
+        "--mmproj", metavar="FILE", help="terminal app: the --gguf file's vision projector"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         module = importlib.import_module(f"gemmatui.commands.{name}")

@@ -65,3 +65,61 @@ def test_no_core_module_mentions_textual_imports():
         text = path.read_text(encoding="utf-8")
         assert "import textual" not in text and "from textual" not in text, path
         assert "from rich" not in text and "import rich" not in text, path
+
+
+def _imported_modules(path, package: str) -> set[str]:
+    """Every module ``path`` imports, anywhere in the file (``TYPE_CHECKING`` blocks and
+    function bodies included), relative imports resolved against ``package``; for
+    ``from X import name`` both ``X`` and ``X.name`` are counted."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_screens_and_widgets_never_import_the_app():
+    """The layers read one way: the app imports the screens, which use the session;
+    no screen, widget, banner or the session imports ``gemmatui.tui.app``."""
+    import pathlib
+
+    tui = pathlib.Path(__file__).resolve().parents[1] / "gemmatui" / "tui"
+    files = [
+        *((p, "gemmatui.tui.screens") for p in (tui / "screens").glob("*.py")),
+        *((p, "gemmatui.tui.widgets") for p in (tui / "widgets").glob("*.py")),
+        *((tui / name, "gemmatui.tui") for name in ("banner.py", "session.py", "commands.py")),
+    ]
+    assert len(files) > 10
+    offenders = [
+        str(path.relative_to(tui))
+        for path, package in files
+        if any(m == "gemmatui.tui.app" or m.startswith("gemmatui.tui.app.")
+               for m in _imported_modules(path, package))
+    ]  # fmt: skip
+    assert offenders == []
+
+
+def test_the_import_check_sees_type_checking_and_relative_imports(tmp_path):
+    """The check above would catch the old form (under ``TYPE_CHECKING``) and a
+    relative import."""
+    old = tmp_path / "old.py"
+    old.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from gemmatui.tui.app import GemmaApp\n",
+        encoding="utf-8",
+    )
+    relative = tmp_path / "relative.py"
+    relative.write_text("def f():\n    from ..app import GemmaApp\n", encoding="utf-8")
+    assert "gemmatui.tui.app" in _imported_modules(old, "gemmatui.tui.screens")
+    assert "gemmatui.tui.app" in _imported_modules(relative, "gemmatui.tui.screens")

@@ -11,6 +11,39 @@ Two copies of the app may run at once against the same file, so:
   5 s) instead of failing;
 * one connection per store, shared between threads under a lock.
 
+Images sent with a message are kept too, content-addressed: one file per distinct
+image under the data dir, ``images/<first two hex digits>/<sha256>.<ext>`` (``ext``:
+``png``, ``jpg``, ``webp``, ``gif``), written atomically (a temporary file in the same
+folder, flushed to disk, then renamed over the name), so a file under its final name is
+always whole, and an image sent twice, in any conversation, is stored once. The
+``message_images`` table links a message to its images (sha256, name, format, pixel
+size, bytes), in order. A file can go missing (deleted by hand, another disk): the
+message then lists the image as missing (:meth:`ConversationStore.load_image` returns
+``None``), nothing fails.
+
+Deleting messages removes the image files no message references any more, and two
+copies of the app never lose each other's images. Both sides decide under SQLite's
+write lock, which only one process holds at a time:
+
+* **adding** (:meth:`ConversationStore.add_message`): the file is written first,
+  outside the lock (a large image must not hold up the other copy); then, inside the
+  write transaction and *after* the reference rows are inserted, the file is checked
+  and written again if it is gone;
+* **deleting** (:meth:`ConversationStore.delete`, :meth:`~ConversationStore.delete_messages`):
+  the rows go in one transaction; then a second write transaction counts, for each
+  image those rows referenced, the references left, and unlinks the file only when
+  there are none, before it releases the lock.
+
+So if copy A deletes a conversation while copy B adds a message with the same image,
+either B's transaction comes first (A then counts B's reference and keeps the file) or
+A's sweep comes first (B, inside its own transaction, finds the file gone and writes it
+again). A crash between the two steps of a delete leaves a file nothing references (a
+leak, never a loss); the next delete of a message with that image sweeps it.
+
+The schema is created with ``CREATE ... IF NOT EXISTS`` inside one ``BEGIN IMMEDIATE``
+transaction, so opening a history written by an older gemmatui adds the images table
+(schema version 2) and is safe with two copies starting at once.
+
 :func:`open_history` opens the store for the app and never fails: a damaged file
 (truncated, overwritten) is moved aside as ``conversations.db.corrupt-<timestamp>``
 (with its ``-wal`` / ``-shm`` files; nothing is deleted) and a new one started; a data
@@ -22,26 +55,33 @@ Nothing here imports Textual; the TUI and the tests use the same API.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
 from gemmatui.core.errors import GemmaTuiError
+from gemmatui.core.images import Attachment, ImageError, from_bytes
 from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats
+from gemmatui.core.units import format_bytes
 
 Role = Literal["user", "assistant", "system", "error"]
 Status = Literal["complete", "partial", "error"]
 
 DB_NAME = "conversations.db"
+#: The folder beside the database that holds the images, content-addressed.
+IMAGES_DIR = "images"
 BUSY_TIMEOUT_MS = 5000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TITLE_LENGTH = 60
 UNTITLED = "New conversation"
 
@@ -67,7 +107,22 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at);
+CREATE TABLE IF NOT EXISTS message_images (
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL,
+    sha256     TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    format     TEXT    NOT NULL CHECK (format IN ('png', 'jpeg', 'webp', 'gif')),
+    width      INTEGER NOT NULL,
+    height     INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    PRIMARY KEY (message_id, position)
+);
+CREATE INDEX IF NOT EXISTS message_images_by_sha ON message_images(sha256);
 """
+
+#: File name extension of each stored image format.
+_EXTENSIONS: dict[str, str] = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
 
 _STATS_FIELDS = {f.name for f in fields(ChatStats)}
 
@@ -151,8 +206,44 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class StoredImage:
+    """An image saved with a message: what the database says about it.
+
+    Its bytes are in a file (:attr:`path`); :meth:`ConversationStore.load_image` reads
+    them back, or says the file is missing.
+
+    Attributes:
+        sha256: Hex digest of the bytes: the file's name.
+        name: What it was called when attached (a file name).
+        format: ``"png"``, ``"jpeg"``, ``"webp"`` or ``"gif"``.
+        width: Pixels.
+        height: Pixels.
+        size: Bytes.
+        path: Where its file is (or would be: it may be missing); ``None`` for a store
+            kept in memory.
+    """
+
+    sha256: str
+    name: str
+    format: str
+    width: int
+    height: int
+    size: int
+    path: Path | None = None
+
+    def card(self) -> str:
+        """One line, as :meth:`Attachment.card <gemmatui.core.images.Attachment.card>` has it.
+
+        >>> StoredImage("ab" * 32, "cat.png", "png", 640, 480, 320_000).card()
+        'cat.png · 640×480 · 312.5 KiB'
+        """
+        return f"{self.name} · {self.width}×{self.height} · {format_bytes(self.size)}"
+
+
+@dataclass(frozen=True)
 class StoredMessage:
-    """One saved message. ``stats`` is Ollama's final metrics for a finished reply."""
+    """One saved message. ``stats`` is Ollama's final metrics for a finished reply;
+    ``images`` the pictures sent with a user message, in order."""
 
     id: int
     conversation_id: int
@@ -162,6 +253,7 @@ class StoredMessage:
     model: str
     stats: ChatStats | None
     created_at: float
+    images: tuple[StoredImage, ...] = ()
 
 
 def title_from(text: str) -> str:
@@ -211,9 +303,12 @@ class ConversationStore:
         self, directory: Path, *, clock: Callable[[], float] = time.time, memory: bool = False
     ) -> None:
         self.path = Path(directory) / DB_NAME
+        self.images_dir = Path(directory) / IMAGES_DIR
         self.saved = not memory
         self._now = clock
         self._lock = threading.RLock()
+        # History off: image bytes live here for the session (nothing is written).
+        self._memory_images: dict[str, bytes] = {}
         self._db: sqlite3.Connection | None = None
         if not memory:
             _check_integrity(self.path)
@@ -342,18 +437,42 @@ class ConversationStore:
             )
 
     def delete(self, conversation_id: int) -> None:
-        """Delete a conversation and all its messages."""
+        """Delete a conversation and all its messages, and the image files no other
+        message uses (see the module's notes for how two copies stay safe)."""
         with self._write() as db:
+            shas = _shas(
+                db,
+                "SELECT DISTINCT i.sha256 FROM message_images i"
+                " JOIN messages m ON m.id = i.message_id WHERE m.conversation_id = ?",
+                (conversation_id,),
+            )
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        self._sweep(shas)
 
     # ------------------------------------------------------------------ messages
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
-        """The conversation's messages, oldest first."""
-        rows = self._read(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
-        )
-        return [_message(row) for row in rows]
+        """The conversation's messages, oldest first, each with its images."""
+        # One read transaction: one snapshot, so no message without its images.
+        with self._lock, _friendly(self.path):
+            db = self._connection
+            db.execute("BEGIN")
+            try:
+                rows = db.execute(
+                    "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id",
+                    (conversation_id,),
+                ).fetchall()
+                image_rows = db.execute(
+                    "SELECT i.* FROM message_images i JOIN messages m ON m.id = i.message_id"
+                    " WHERE m.conversation_id = ? ORDER BY i.message_id, i.position",
+                    (conversation_id,),
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        images: dict[int, list[StoredImage]] = {}
+        for row in image_rows:
+            images.setdefault(row["message_id"], []).append(self._image(row))
+        return [_message(row, tuple(images.get(row["id"], ()))) for row in rows]
 
     def add_message(
         self,
@@ -363,12 +482,24 @@ class ConversationStore:
         status: Status = "complete",
         stats: ChatStats | None = None,
         model: str = "",
+        images: Sequence[Attachment] = (),
     ) -> int:
         """Save one message and return its id; it is committed when this returns.
 
         The first user message of an untitled conversation also becomes its title.
+
+        Args:
+            images: Pictures sent with the message, in order: each is stored once by
+                its content (:meth:`_put_file` before the transaction, checked again
+                inside it, after its reference row: see the module's notes).
+
+        Raises:
+            StorageError: The database or an image file could not be written (then
+                nothing of the message is saved).
         """
         now = self._now()
+        for image in images:  # outside the lock: a large file must not hold up the other copy
+            self._put_file(image)
         with self._write() as db:
             cursor = db.execute(
                 "INSERT INTO messages"
@@ -376,6 +507,21 @@ class ConversationStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, role, content, status, model, _stats_to_json(stats), now),
             )
+            message_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO message_images"
+                " (message_id, position, sha256, name, format, width, height, size)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (message_id, i, a.sha256, a.name, a.format, a.width, a.height, a.size)
+                    for i, a in enumerate(images)
+                ],
+            )
+            # Referenced now, under the write lock: a delete in another copy that swept
+            # this file since it was written above is over, and no new sweep can start
+            # before this commits. Put it back if it went.
+            for image in images:
+                self._put_file(image)
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
             )
@@ -384,7 +530,7 @@ class ConversationStore:
                     "UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
                     (title_from(content), conversation_id),
                 )
-            return int(cursor.lastrowid or 0)
+            return message_id
 
     def delete_messages(self, conversation_id: int, message_ids: Iterable[int]) -> None:
         """Delete exactly these messages of the conversation (regenerate a reply).
@@ -397,6 +543,14 @@ class ConversationStore:
         if not ids:
             return
         with self._write() as db:
+            shas: set[str] = set()
+            for message_id in ids:
+                shas |= _shas(
+                    db,
+                    "SELECT i.sha256 FROM message_images i JOIN messages m ON m.id = i.message_id"
+                    " WHERE m.conversation_id = ? AND m.id = ?",
+                    (conversation_id, message_id),
+                )
             db.executemany(
                 "DELETE FROM messages WHERE conversation_id = ? AND id = ?",
                 [(conversation_id, message_id) for message_id in ids],
@@ -405,15 +559,133 @@ class ConversationStore:
                 "UPDATE conversations SET updated_at = ? WHERE id = ?",
                 (self._now(), conversation_id),
             )
+        self._sweep(shas)
+
+    # ------------------------------------------------------------------ images
+
+    def image_path(self, sha256: str, format: str) -> Path:
+        """Where the image with this digest and format is kept (it may not exist).
+
+        >>> store = ConversationStore(Path("/data"), memory=True)
+        >>> store.image_path("ab" + "0" * 62, "jpeg").as_posix()  # doctest: +ELLIPSIS
+        '/data/images/ab/ab000...000.jpg'
+        """
+        return self.images_dir / sha256[:2] / f"{sha256}.{_EXTENSIONS.get(format, 'bin')}"
+
+    def load_image(self, image: StoredImage) -> Attachment | None:
+        """The image's bytes, checked, as an :class:`Attachment` to show and send again.
+
+        Returns:
+            ``None`` when the file is missing, cannot be read, or no longer holds the
+            bytes it was saved with (its digest differs): the image is shown as missing
+            and not sent. Never raises.
+        """
+        if self.saved:
+            try:
+                data = self.image_path(image.sha256, image.format).read_bytes()
+            except OSError:
+                return None
+        else:
+            data = self._memory_images.get(image.sha256, b"")
+        if hashlib.sha256(data).hexdigest() != image.sha256:
+            return None
+        try:
+            loaded = from_bytes(data, image.name)
+        except ImageError:
+            return None
+        return loaded
+
+    def _image(self, row: sqlite3.Row) -> StoredImage:
+        return StoredImage(
+            sha256=row["sha256"],
+            name=row["name"],
+            format=row["format"],
+            width=row["width"],
+            height=row["height"],
+            size=row["size"],
+            path=self.image_path(row["sha256"], row["format"]) if self.saved else None,
+        )
+
+    def _put_file(self, image: Attachment) -> None:
+        """Make sure the image's file is there, whole: written atomically when it is
+        missing or of the wrong size (an identical image is never written twice).
+
+        Raises:
+            StorageError: The file could not be written (disk full, read-only dir).
+        """
+        if not self.saved:
+            self._memory_images[image.sha256] = image.data
+            return
+        path = self.image_path(image.sha256, image.format)
+        try:
+            if path.stat().st_size == image.size:
+                return
+        except OSError:
+            pass  # missing: write it
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(
+                prefix=f".{image.sha256[:12]}-", suffix=".tmp", dir=path.parent
+            )
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(image.data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, path)
+            except BaseException:
+                try:
+                    os.unlink(temp)
+                except OSError:
+                    pass
+                raise
+        except OSError as err:
+            raise StorageError(
+                f"cannot save the image {sanitize_line(image.name)} under {self.images_dir}: "
+                f"{err.strerror or err}"
+            ) from None
+
+    def _sweep(self, shas: Iterable[str]) -> None:
+        """Unlink the files of these images that no message references any more.
+
+        Counted and unlinked inside one write transaction, so no other copy can add a
+        reference between the count and the unlink (and one that added a reference
+        just before re-creates the file in its own transaction). A file that cannot be
+        removed stays (a leak, never an error).
+        """
+        shas = sorted(set(shas))
+        if not shas:
+            return
+        with self._write() as db:
+            for sha in shas:
+                if _shas(db, "SELECT sha256 FROM message_images WHERE sha256 = ? LIMIT 1", (sha,)):
+                    continue
+                if not self.saved:
+                    self._memory_images.pop(sha, None)
+                    continue
+                for ext in sorted(set(_EXTENSIONS.values())):
+                    try:
+                        (self.images_dir / sha[:2] / f"{sha}.{ext}").unlink()
+                    except OSError:
+                        pass  # gone already, or cannot be removed: nothing references it
 
     # ------------------------------------------------------------------ export
 
-    def export_markdown(self, conversation_id: int) -> str:
+    def export_markdown(self, conversation_id: int, *, folder: Path | None = None) -> str:
         """The conversation as a Markdown document (title, model, system prompt, turns).
 
         Every stored text is sanitised (:mod:`gemmatui.core.text`), each on its own: a
         file a person opens (or prints with ``cat``) must not carry a model's escape
         sequences. The history itself keeps the raw text.
+
+        A user message's images follow its text as Markdown image links to the stored
+        files: ``![cat.png](../images/ab/ab12….png)``, relative to ``folder`` (where the
+        export is written: the document keeps working when the data dir moves with it),
+        or ``file://`` URIs when no folder is given. An image whose file is missing is
+        listed as text, marked missing; with history off (nothing on disk) as not saved.
+
+        Args:
+            folder: The folder the document will be written to (links relative to it).
 
         Raises:
             KeyError: There is no conversation with this id.
@@ -431,6 +703,7 @@ class ConversationStore:
             content = sanitize(msg.content)
             if msg.role == "user":
                 lines += ["## You", "", content]
+                lines += [self._image_link(image, folder) for image in msg.images]
             elif msg.role == "assistant":
                 lines += [f"## {sanitize_line(msg.model) if msg.model else model}", "", content]
                 if msg.status == "partial":
@@ -442,6 +715,36 @@ class ConversationStore:
             else:
                 lines += ["## System", "", *_quote(content)]
         return "\n".join(lines).rstrip() + "\n"
+
+    def _image_link(self, image: StoredImage, folder: Path | None) -> str:
+        """One exported image: a Markdown image link, or a line saying why there is none."""
+        alt = _markdown_alt(image.name)
+        if image.path is None:
+            return f"- *(image not saved: {alt} · {image.width}×{image.height})*"
+        if not image.path.is_file():
+            return f"- *(image missing: {alt} · {image.width}×{image.height}, was {image.path})*"
+        if folder is None:
+            target = image.path.resolve().as_uri()
+        else:
+            target = Path(os.path.relpath(image.path, folder)).as_posix()
+        return f"![{alt}]({target})"
+
+
+def _markdown_alt(name: str) -> str:
+    r"""An image's name as Markdown alt text: one sanitised line, brackets escaped.
+
+    >>> _markdown_alt("a [b].png")
+    'a \\[b\\].png'
+    """
+    text = sanitize_line(name) or "image"
+    for char in "\\[]":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _shas(db: sqlite3.Connection, sql: str, params: tuple = ()) -> set[str]:
+    """The first column of a query's rows, as a set (image digests)."""
+    return {str(row[0]) for row in db.execute(sql, params).fetchall()}
 
 
 @dataclass(frozen=True)
@@ -541,7 +844,7 @@ def _conversation(row: sqlite3.Row) -> Conversation:
     )
 
 
-def _message(row: sqlite3.Row) -> StoredMessage:
+def _message(row: sqlite3.Row, images: tuple[StoredImage, ...] = ()) -> StoredMessage:
     return StoredMessage(
         id=row["id"],
         conversation_id=row["conversation_id"],
@@ -551,4 +854,5 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         model=row["model"],
         stats=_stats_from_json(row["stats_json"]),
         created_at=row["created_at"],
+        images=images,
     )

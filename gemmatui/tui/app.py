@@ -1,8 +1,16 @@
 """The terminal app: :class:`GemmaApp`, its production factory and ``run_tui``.
 
-The app gets everything it talks to through its constructor (an Ollama client, a
-hardware probe, the conversation store, the settings), so tests drive the real app
-with fakes; :func:`build_app` is the one place that wires the real ones.
+The app gets everything it talks to through its constructor, as a
+:class:`~gemmatui.tui.session.Session` (the engine, a hardware probe, the conversation
+store, the settings), so tests drive the real app with fakes; :func:`build_app` is the
+one place that wires the real ones. Screens and widgets use the session and never
+import this module.
+
+The engine is whatever answers (``--engine``, ``GEMMATUI_ENGINE``, config ``engine``,
+else ``auto``): Ollama, or a llama-server, whose one model the chat opens on. With
+``--gguf FILE`` the model screen plans that file, and Enter on its row starts
+llama-server on it; the app stops that server when it ends (quit, an error, SIGTERM,
+SIGHUP).
 
 Screens: ``models`` (hardware, fit, choice; the first screen until a model is chosen),
 ``pull``, ``chat`` (:mod:`gemmatui.tui.screens.chat`) and ``help``.
@@ -30,33 +38,35 @@ from textual.reactive import reactive, var
 from textual.timer import Timer
 
 from gemmatui.core.catalog import capped_context, model_tag, variants_as_installed
-from gemmatui.core.config import Settings, update_settings
+from gemmatui.core.config import Settings
 from gemmatui.core.errors import EXIT_USAGE, ConfigError, GemmaTuiError, OllamaError, UsageError
-from gemmatui.core.fit import FitReport, VariantFit, layered_settings, plan
-from gemmatui.core.ollama import gemma_installed
+from gemmatui.core.fit import FitReport, VariantFit
 from gemmatui.core.types import HardwareSnapshot, InstalledModel
+from gemmatui.core.units import format_ctx
 from gemmatui.tui.commands import GemmaCommands
 from gemmatui.tui.screens.dialogs import ConfirmDialog
 from gemmatui.tui.screens.help import HelpScreen
 from gemmatui.tui.screens.models import ModelsScreen
 from gemmatui.tui.screens.pull import PullScreen
+from gemmatui.tui.session import Connector, GgufChoice, Session
 from gemmatui.tui.terminal import require_terminal
 from gemmatui.tui.themes import DEFAULT_THEME, ThemeSet, load_themes
 
 if TYPE_CHECKING:
     from gemmatui.core.hardware import HardwareProbe
-    from gemmatui.core.ollama import OllamaClient
     from gemmatui.core.storage import ConversationStore, HistoryNotice
-
-#: Seconds between automatic connection attempts while Ollama is down.
-RETRY_SECONDS = 5.0
 
 
 class GemmaApp(App[int]):
-    """Recommend, pull and chat with Gemma 3 QAT models through Ollama.
+    """Recommend, pull and chat with Gemma 3 QAT models through Ollama or llama-server.
+
+    Give it a :class:`~gemmatui.tui.session.Session` (``session=``), or the services
+    one is assembled from:
 
     Args:
-        client: The Ollama client (an :class:`~gemmatui.core.ollama.OllamaClient`).
+        session: Everything below in one object (then the other arguments are unused).
+        client: The engine (an :class:`~gemmatui.core.ollama.OllamaClient`, or any
+            adapter of :class:`~gemmatui.core.engine.Engine`).
         probe: The hardware probe (live VRAM readings for the chat's panel).
         settings: The user's settings, command-line overrides applied.
         store: Saved conversations.
@@ -71,11 +81,10 @@ class GemmaApp(App[int]):
             aside, or history off); the chat and model screens show it in a banner.
 
     Attributes:
-        fit_report: The fit for the saved context and KV cache type.
-        chosen_fit: ``fit_report``'s row of the chosen model (``None`` when none is chosen
-            or it is not one of the catalogue's variants).
-        installed: The installed Gemma 3 QAT models by tag; ``None`` while Ollama has
-            not answered.
+        session: The services, the connection's outcome and the fit planning; screens
+            and widgets use it (they never import this module).
+        installed: The installed Gemma 3 QAT models by tag; ``None`` while the engine
+            has not answered (a reactive mirror of ``session.installed``).
     """
 
     TITLE = "gemmatui"
@@ -95,18 +104,21 @@ class GemmaApp(App[int]):
     ]
 
     ollama_ok: reactive[bool] = reactive(False)
-    """Whether Ollama answered the last check."""
+    """Whether the engine answered the last check."""
     ollama_error: var[str | None] = var(None)
-    """Why the last check failed; ``None`` while Ollama answers or before the first check."""
+    """Why the last check failed; ``None`` while the engine answers or before the first check."""
     installed: var[dict[str, InstalledModel] | None] = var(None)
+    launch_status: var[str | None] = var(None)
+    """What starting llama-server is doing (``--gguf``); ``None`` when nothing is starting."""
 
     def __init__(
         self,
         *,
-        client: OllamaClient,
-        probe: HardwareProbe,
-        settings: Settings,
-        store: ConversationStore,
+        session: Session | None = None,
+        client: Any = None,
+        probe: HardwareProbe | None = None,
+        settings: Settings | None = None,
+        store: ConversationStore | None = None,
         hardware: HardwareSnapshot | None = None,
         fit_env: Mapping[str, str] | None = None,
         fit_env_source: str = "environment",
@@ -116,43 +128,109 @@ class GemmaApp(App[int]):
         history_notice: HistoryNotice | None = None,
     ) -> None:
         super().__init__()
-        self.client = client
-        self.probe = probe
-        self.settings = settings
-        self.store = store
-        self._hardware = hardware
-        self.fit_env: Mapping[str, str] = dict(fit_env or {})
-        self.fit_env_source = fit_env_source
-        self.config_path = config_path
+        if session is None:
+            assert client is not None and probe is not None and store is not None
+            session = Session(
+                engine=client,
+                probe=probe,
+                settings=settings or Settings(),
+                store=store,
+                hardware=hardware,
+                fit_env=fit_env,
+                fit_env_source=fit_env_source,
+                config_path=config_path,
+                clock=clock,
+                history_notice=history_notice,
+            )
+        self.session = session
         self._themes = themes
-        self.clock = clock
-        self.history_notice = history_notice
-        self.retry_seconds = RETRY_SECONDS
-        self.fit_report: FitReport = None  # type: ignore[assignment]  # set on mount
-        self.chosen_fit: VariantFit | None = None
         self._theme_ready = False
         self._retry_timer: Timer | None = None
         self._quit_dialog: ConfirmDialog | None = None
+        self._followed: str | None = None  # the served model the chat was last opened on
+
+    # ------------------------------------------------------------------ the session's parts
+
+    @property
+    def client(self) -> Any:
+        """The engine adapter (``session.engine``)."""
+        return self.session.engine
+
+    @property
+    def probe(self) -> HardwareProbe:
+        return self.session.probe
+
+    @probe.setter
+    def probe(self, probe: HardwareProbe) -> None:
+        self.session.probe = probe
+
+    @property
+    def settings(self) -> Settings:
+        return self.session.settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self.session.settings = settings
+
+    @property
+    def store(self) -> ConversationStore:
+        return self.session.store
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.session.clock
+
+    @property
+    def config_path(self) -> Path | None:
+        return self.session.config_path
+
+    @property
+    def history_notice(self) -> HistoryNotice | None:
+        return self.session.history_notice
+
+    @property
+    def retry_seconds(self) -> float:
+        return self.session.retry_seconds
+
+    @property
+    def fit_env(self) -> Mapping[str, str]:
+        return self.session.fit_env
+
+    @property
+    def fit_report(self) -> FitReport:
+        """The fit for the saved context and KV cache type."""
+        return self.session.fit_report
+
+    @property
+    def chosen_fit(self) -> VariantFit | None:
+        """``fit_report``'s row of the chosen model (``None`` when none is chosen or it
+        is not one of the catalogue's variants)."""
+        return self.session.chosen_fit
 
     @property
     def hardware(self) -> HardwareSnapshot:
         """What the machine has (taken from the probe on mount unless given)."""
-        assert self._hardware is not None, "the app is not mounted yet"
-        return self._hardware
+        return self.session.hardware
 
     # ------------------------------------------------------------------ start-up
 
     def on_mount(self) -> None:
         self._register_themes()
-        if self._hardware is None:
-            self._hardware = self._snapshot()
-        self._refresh_fit()
-        self._retry_timer = self.set_interval(self.retry_seconds, self._auto_retry, pause=True)
-        if self.settings.model:
-            self.check_ollama()
+        self.session.hardware  # noqa: B018 - read the probe once, now
+        self.session.refresh_fit()
+        self._retry_timer = self.set_interval(
+            self.session.retry_seconds, self._auto_retry, pause=True
+        )
+        if self.settings.model and self.session.gguf is None:
+            self.check_engine()
             self.open_chat(self.settings.model, self.chat_context())
         else:
-            self.push_screen("models")  # which checks Ollama each time it shows
+            self.push_screen("models")  # which checks the engine each time it shows
+
+    async def on_unmount(self) -> None:
+        # However the app ends (quit, an error, a signal), a llama-server it started
+        # does not outlive it.
+        await self.session.stop_engine()
 
     def _register_themes(self) -> None:
         found = self._themes or load_themes()
@@ -172,19 +250,6 @@ class GemmaApp(App[int]):
         self.theme = wanted
         self._theme_ready = True
 
-    def _snapshot(self) -> HardwareSnapshot:
-        try:
-            return self.probe.snapshot()
-        except Exception as err:  # a driver problem must not stop the app
-            return HardwareSnapshot(
-                gpus=(),
-                ram_total_bytes=0,
-                ram_available_bytes=0,
-                backend="cpu",
-                source="unknown",
-                notes=(f"could not read the hardware: {err}",),
-            )
-
     # ------------------------------------------------------------------ settings and fit
 
     def save_settings(self, **changes: Any) -> None:
@@ -193,13 +258,9 @@ class GemmaApp(App[int]):
         A file that cannot be written is reported with a notification; the change
         still applies to this session.
         """
-        try:
-            saved = update_settings(self.config_path, **changes)
-        except ConfigError as err:
-            self.notify(str(err), title="Settings not saved", severity="error", markup=False)
-            self.settings = replace(self.settings, **changes)
-            return
-        self.settings = replace(self.settings, **{key: getattr(saved, key) for key in changes})
+        problem = self.session.save_settings(**changes)
+        if problem is not None:
+            self.notify(problem, title="Settings not saved", severity="error", markup=False)
 
     def watch_theme(self, theme: str) -> None:
         if self._theme_ready and theme != self.settings.theme:
@@ -207,39 +268,32 @@ class GemmaApp(App[int]):
 
     def plan_fit(self, num_ctx: int | None = None, kv_type: str | None = None) -> FitReport:
         """The fit on this machine at ``num_ctx`` / ``kv_type`` (default: the saved ones)."""
-        fit_settings = layered_settings(
-            self.fit_env,
-            self.fit_env_source,
-            config_ctx=self.settings.num_ctx,
-            config_kv=self.settings.kv_cache_type,
-            ctx=num_ctx,
-            kv_type=kv_type,
-        )
-        return plan(self.hardware, fit_settings, variants_as_installed(self.installed))
-
-    def _refresh_fit(self) -> None:
-        self.fit_report = self.plan_fit()
-        model = self.settings.model
-        self.chosen_fit = next(
-            (row for row in self.fit_report.rows if row.variant.tag == model), None
-        )
+        return self.session.plan_fit(num_ctx, kv_type)
 
     def chat_context(self) -> int:
         """The context every chat request carries: the saved one, else the fit's."""
-        return self.settings.num_ctx or self.fit_report.settings.num_ctx or 4096
+        return self.session.chat_context()
 
-    # ------------------------------------------------------------------ Ollama
+    # ------------------------------------------------------------------ the engine
 
     @work(exclusive=True, group="ollama")
-    async def check_ollama(self, manual: bool = False) -> None:
-        """Ask Ollama which models are installed; this also tells whether it runs.
+    async def check_engine(self, manual: bool = False) -> None:
+        """Ask the engine what it has; this also tells whether it runs.
+
+        A fixed-model engine (llama-server) found here opens the chat with its model.
 
         Args:
             manual: The user asked (key ``r``): say so when it still fails.
         """
+        await self._check(manual)
+
+    check_ollama = check_engine  # the name screens and tests used before engines
+
+    async def _check(self, manual: bool = False) -> None:
+        session = self.session
         was_down = self.ollama_error is not None
         try:
-            models = await self.client.list_models()
+            await session.check(say=self._say)
         except OllamaError as err:
             self.installed = None
             self.ollama_ok = False
@@ -248,39 +302,96 @@ class GemmaApp(App[int]):
                 self._retry_timer.resume()
             if manual:
                 self.notify(
-                    f"Still no answer from {self.client.host}.",
-                    title="Ollama is not running",
+                    f"Still no answer from {session.host}.",
+                    title=f"{session.engine_name} is not running",
                     severity="warning",
                     markup=False,
                 )
             return
-        self.installed = gemma_installed(models)
+        self.installed = session.installed
         self.ollama_ok = True
         self.ollama_error = None
         if self._retry_timer is not None:
             self._retry_timer.pause()
         if was_down:
             self.notify(
-                f"Connected to Ollama at {self.client.host}.", title="Ollama is back", markup=False
+                f"Connected to {session.describe_engine()}.",
+                title=f"{session.engine_name} is back",
+                markup=False,
             )
+        self._follow_served()
+
+    def _say(self, line: str) -> None:
+        self.notify(line, title="Engine found", markup=False, timeout=10)
+
+    def _follow_served(self) -> None:
+        """A fixed-model engine serves one model: chat with it (once per model served)."""
+        from gemmatui.tui.screens.chat import ChatScreen
+
+        served = self.session.served
+        if served is None or served.model == self._followed:
+            return
+        self._followed = served.model
+        chat = next((s for s in reversed(self.screen_stack) if isinstance(s, ChatScreen)), None)
+        if chat is not None and chat.model == served.model:
+            return
+        ctx = served.n_ctx or self.chat_context()
+        self.notify(
+            f"{self.session.describe_engine()} serves {served.model}"
+            + (f" at {format_ctx(served.n_ctx)} of context per slot" if served.n_ctx else "")
+            + ": chatting with it. Pulling and switching models need Ollama.",
+            title=f"{self.session.engine_name} serves one model",
+            markup=False,
+            timeout=8,
+        )
+        # From the event loop, not from inside the check's worker.
+        self.call_later(self.open_chat, served.model, ctx)
 
     def _auto_retry(self) -> None:
-        self.check_ollama()
+        self.check_engine()
 
     def watch_installed(self) -> None:
-        if self._hardware is not None:
-            self._refresh_fit()
+        if self.session.fit_report is not None:  # planned once mounted
+            self.session.refresh_fit()
 
     def watch_ollama_error(self, before: str | None, now: str | None) -> None:
         if (before is None) != (now is None):
-            self.refresh_bindings()  # `r` is offered only while Ollama is down
+            self.refresh_bindings()  # `r` is offered only while the engine is down
+
+    # ------------------------------------------------------------------ llama-server
+
+    @work(exclusive=True, group="launch")
+    async def serve_gguf(self, num_ctx: int, kv_type: str) -> None:
+        """Start llama-server on ``--gguf``'s file with the plan at ``num_ctx`` /
+        ``kv_type``, then open the chat on it; progress and errors in words."""
+        session = self.session
+        launched = session.launched
+        if launched is not None and launched.running and session.served is not None:
+            self.open_chat(session.served.model, session.served.n_ctx or num_ctx)
+            return
+
+        def progress(line: str) -> None:
+            self.launch_status = line
+
+        try:
+            await session.launch(num_ctx, kv_type, progress=progress)
+        except GemmaTuiError as err:
+            self.launch_status = None
+            self.notify(
+                str(err), title="llama-server did not start", severity="error", markup=False
+            )
+            return
+        self._followed = None
+        self.ollama_error = None  # a new engine: not "back", just there
+        await self._check()
+        self.launch_status = None
 
     # ------------------------------------------------------------------ navigation
 
     def use_model(self, model: str, num_ctx: int, kv_cache_type: str) -> None:
         """Save the choice (model, context, KV cache type) and open the chat with it."""
         self.save_settings(model=model, num_ctx=num_ctx, kv_cache_type=kv_cache_type)
-        self._refresh_fit()
+        self.session.refresh_fit()
         self.open_chat(model, num_ctx)
 
     def open_chat(self, model: str, num_ctx: int) -> None:
@@ -366,8 +477,8 @@ class GemmaApp(App[int]):
         self.push_screen("help")
 
     def action_retry_ollama(self) -> None:
-        """Try to reach Ollama again now."""
-        self.check_ollama(manual=True)
+        """Try to reach the engine again now."""
+        self.check_engine(manual=True)
 
 
 def _apply_arguments(
@@ -398,45 +509,74 @@ def _apply_arguments(
     return replace(settings, **changes)
 
 
+def _gguf_choice(args: argparse.Namespace) -> GgufChoice | None:
+    """``--gguf`` / ``--mmproj`` read and checked before the app starts.
+
+    Raises:
+        UsageError: ``--mmproj`` without ``--gguf``, or ``--gguf`` with ``--model``.
+        GgufError: The file is missing, not a GGUF, cut short or not Gemma 3.
+    """
+    gguf, mmproj = getattr(args, "gguf", None), getattr(args, "mmproj", None)
+    if gguf is None:
+        if mmproj is not None:
+            raise UsageError("--mmproj goes with --gguf (the model file it belongs to)")
+        return None
+    if getattr(args, "model", None) is not None:
+        raise UsageError("--model and --gguf both name a model: choose one")
+    return GgufChoice.read(gguf, mmproj)
+
+
 def build_app(args: argparse.Namespace) -> GemmaApp:
-    """Wire the real app: config, Ollama client, hardware probe, conversation store.
+    """Wire the real app: config, engine, hardware probe, conversation store.
+
+    The engine is found when the app first asks (:meth:`Session.check`): ``--engine``
+    (else ``GEMMATUI_ENGINE``, config, ``auto``) at ``--host`` (else ``OLLAMA_HOST``,
+    config, Ollama's default). With ``auto`` and no host chosen, an engine at
+    llama-server's or LM Studio's default address is used when nothing answers at
+    Ollama's, and a notification says so.
 
     Raises:
         ConfigError: The config file is not valid.
         UsageError: A command-line value (``--theme``, ``--ctx``, ``--model``,
-            ``--host``) or an Ollama server setting is not valid.
+            ``--host``, ``--engine``, ``--gguf``) or an Ollama server setting is not valid.
     """
-    from gemmatui.core.config import config_path, data_dir, load_settings
+    from gemmatui.core.config import config_path, data_dir, load_settings, resolve_engine
+    from gemmatui.core.engine import engine_for
     from gemmatui.core.hardware import detect_probe
     from gemmatui.core.hosts import resolve_host
-    from gemmatui.core.ollama import OllamaClient
     from gemmatui.core.server_settings import read_server_env
     from gemmatui.core.storage import open_history
 
     path = config_path()
     themes = load_themes()
     settings = _apply_arguments(load_settings(path), args, themes.names())
-    host, _ = resolve_host(args.host, os.environ, settings)
+    gguf = _gguf_choice(args)
+    host, host_source = resolve_host(args.host, os.environ, settings)
+    engine, _ = resolve_engine(getattr(args, "engine", None), os.environ, settings)
     server = read_server_env(host)
     store, history_notice = open_history(data_dir())
-    return GemmaApp(
-        client=OllamaClient(host),
+    session = Session(
+        # Until the first check finds what answers: Ollama's adapter for the host.
+        engine=engine_for("ollama" if engine == "auto" else engine, host),
         probe=detect_probe(),
         settings=settings,
         store=store,
         fit_env=server.values,
         fit_env_source=server.source,
         config_path=path,
-        themes=themes,
         history_notice=history_notice,
+        connector=Connector(host, engine, look_elsewhere=host_source == "default"),
+        gguf=gguf,
     )
+    return GemmaApp(session=session, themes=themes)
 
 
 def run_tui(args: argparse.Namespace) -> int:
     """Run the terminal app; returns the exit code.
 
     Bad settings or arguments, or no terminal to run in (stdin or stdout redirected),
-    print one line and return 2 (no traceback, no escape codes).
+    print one line and return 2 (no traceback, no escape codes). SIGTERM and SIGHUP end
+    the app as quitting does, so a llama-server it started is stopped.
     """
     try:
         require_terminal()
@@ -448,13 +588,27 @@ def run_tui(args: argparse.Namespace) -> int:
         print(f"gemmatui: error: {err}", file=sys.stderr)
         return err.exit_code
 
+    # Pictures inline where the terminal can draw them: asked of the terminal now,
+    # before Textual reads standard input (see prepare_inline_images).
+    from gemmatui.tui.widgets.attachments import prepare_inline_images
+
+    prepare_inline_images()
+
     async def run() -> None:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, app.exit)
         try:
             await app.run_async()
         finally:
-            await app.client.aclose()
-            app.probe.close()
-            app.store.close()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            await app.session.aclose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        app.session.stop_engine_now()  # a crash before the session closed
     return app.return_code or 0

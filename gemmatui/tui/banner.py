@@ -1,9 +1,12 @@
-"""The banners at the top of a screen: "Ollama is not running", and what went wrong
-with the chat history.
+"""The banners at the top of a screen: "Ollama is not running" (or whichever engine
+the app talks to), which engine serves the chat, and what went wrong with the chat
+history.
 
 :class:`OllamaBanner` follows the app's connection state by itself (``app.ollama_ok``
-and ``app.ollama_error``); :class:`HistoryBanner` shows ``app.history_notice`` (a
-damaged history moved aside, or history off). A screen only has to compose them::
+and ``app.ollama_error``, see :class:`~gemmatui.tui.session.SessionApp`);
+:class:`EngineBanner` names a fixed-model engine (llama-server) once it answers;
+:class:`HistoryBanner` shows the session's ``history_notice`` (a damaged history moved
+aside, or history off). A screen only has to compose them::
 
     def compose(self) -> ComposeResult:
         yield OllamaBanner()
@@ -13,14 +16,15 @@ damaged history moved aside, or history off). A screen only has to compose them:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from textual.content import Content
 from textual.widgets import Static
 
+from gemmatui.tui.session import host_of, session_of
+
 if TYPE_CHECKING:
     from gemmatui.core.storage import HistoryNotice
-    from gemmatui.tui.app import GemmaApp
 
 INSTALL_URL = "https://ollama.com/download"
 
@@ -50,16 +54,75 @@ class OllamaBanner(Static):
     """
 
     def on_mount(self) -> None:
-        app = cast("GemmaApp", self.app)
-        self.watch(app, "ollama_error", self._show, init=True)
+        self.watch(self.app, "ollama_error", self._show, init=True)
 
     def _show(self, error: str | None) -> None:
-        app = cast("GemmaApp", self.app)
+        session = session_of(self)
         self.set_class(error is not None, "-down")
         if error is None:
             return
         kind = screen_kind(self.screen)
-        self.update(banner_text(app.client.host, error, kind, app.retry_seconds))
+        self.update(
+            banner_text(
+                session.host,
+                error,
+                kind,
+                session.retry_seconds,
+                engine=session.engine_name,
+                gguf=session.gguf.path.name if session.gguf is not None else None,
+            )
+        )
+
+
+class EngineBanner(Static):
+    """A quiet strip naming a fixed-model engine while it answers: ``llama-server b6500
+    at URL serves MODEL (4k context per slot); pulling and switching models need
+    Ollama``. Hidden for Ollama, and while the engine is down."""
+
+    DEFAULT_CSS = """
+    EngineBanner {
+        display: none;
+        height: auto;
+        padding: 0 1;
+        background: $primary-muted;
+        color: $text;
+        border-left: thick $primary;
+        margin-bottom: 1;
+    }
+    EngineBanner.-shown {
+        display: block;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "ollama_ok", self._show, init=True)
+        self.watch(self.app, "installed", lambda _: self._show(host_of(self).ollama_ok))
+
+    def _show(self, ok: bool) -> None:
+        session = session_of(self)
+        served = session.served
+        self.set_class(ok and served is not None, "-shown")
+        if not ok or served is None:
+            return
+        self.update(engine_text(session.describe_engine(), served.model, served.n_ctx))
+
+
+def engine_text(engine: str, model: str, n_ctx: int) -> Content:
+    """What :class:`EngineBanner` says.
+
+    >>> print(engine_text("llama-server b6500 at http://127.0.0.1:8080", "gemma3-270m", 4096))
+    llama-server b6500 at http://127.0.0.1:8080 serves gemma3-270m (4k context per slot): it serves one model, so pulling and switching models need Ollama.
+    """
+    from gemmatui.core.units import format_ctx
+
+    per_slot = f" ({format_ctx(n_ctx)} context per slot)" if n_ctx else ""
+    return Content.from_markup(
+        "[b]$engine[/b] serves [b]$model[/b]$ctx: it serves one model, so pulling and "
+        "switching models need Ollama.",
+        engine=engine,
+        model=model,
+        ctx=per_slot,
+    )
 
 
 def screen_kind(screen: object) -> ScreenKind:
@@ -76,38 +139,66 @@ def screen_kind(screen: object) -> ScreenKind:
     return "chat" if isinstance(screen, ChatScreen) else "other"
 
 
-def is_plain_unreachable(error: str, host: str) -> bool:
+def is_plain_unreachable(error: str, host: str, engine: str = "Ollama") -> bool:
     """Whether ``error`` only says that nothing answers at ``host`` (the banner says that).
 
     >>> is_plain_unreachable("cannot reach Ollama at http://h:1: is it running?", "http://h:1")
     True
     >>> is_plain_unreachable("Ollama answered 500: out of memory", "http://h:1")
     False
+    >>> is_plain_unreachable("cannot reach llama-server at http://h:1: is it running?",
+    ...                      "http://h:1", "llama-server")
+    True
     """
-    return error.startswith(f"cannot reach Ollama at {host}")
+    return error.startswith(f"cannot reach {engine} at {host}")
 
 
-def banner_text(host: str, error: str, kind: ScreenKind, retry_seconds: float) -> Content:
-    """The banner's one message: the host, how to start Ollama, the retry key that works
-    on this screen, and the raw error only when it says more than "nothing answers".
+def banner_text(
+    host: str,
+    error: str,
+    kind: ScreenKind,
+    retry_seconds: float,
+    *,
+    engine: str = "Ollama",
+    gguf: str | None = None,
+) -> Content:
+    """The banner's one message: the engine and host, how to start it, the retry key
+    that works on this screen, and the raw error only when it says more than "nothing
+    answers".
 
     The chat's prompt takes letters, so only F5 retries there; elsewhere ``r`` does too.
-    The model screen does not point at itself.
+    The model screen does not point at itself. With ``--gguf`` (``gguf``: the file's
+    name) the model screen also says that Enter on the file's row starts llama-server.
     """
     keys = "[b]F5[/b]" if kind == "chat" else "[b]r[/b] or [b]F5[/b]"
     planner = " The model planner (ctrl+o) works meanwhile." if kind == "chat" else ""
+    if engine == "Ollama":
+        start = "Start it with [b]ollama serve[/b] (not installed? $url)"
+    else:
+        start = (
+            "Start it again (for example [b]gemmatui serve MODEL.gguf[/b], or "
+            "[b]gemmatui --gguf MODEL.gguf[/b] and Enter on its row)"
+        )
+    own = (
+        " Or press Enter on the [b]$gguf[/b] row to start llama-server on it."
+        if gguf is not None and kind == "models"
+        else ""
+    )
     text = Content.from_markup(
-        "[b]Ollama is not running at $host.[/b] Start it with [b]ollama serve[/b] "
-        "(not installed? $url), then press $keys to retry; gemmatui also retries every "
-        "$every s.$planner".replace("$keys", keys),
+        f"[b]$engine is not running at $host.[/b] {start}, then press $keys to retry; "
+        "gemmatui also retries every $every s.$planner$own".replace("$keys", keys).replace(
+            "$own", own
+        ),
+        engine=engine,
         host=host,
         url=INSTALL_URL,
         every=f"{retry_seconds:g}",
         planner=planner,
+        gguf=gguf or "",
     )
-    if not is_plain_unreachable(error, host):
+    if not is_plain_unreachable(error, host, engine):
         text = Content("\n").join(
-            [text, Content.from_markup("[dim]Ollama said: $error[/dim]", error=error)]
+            [text, Content.from_markup("[dim]$engine said: $error[/dim]", engine=engine, error=error)]
         )
     return text
 
@@ -135,7 +226,7 @@ class HistoryBanner(Static):
     """
 
     def on_mount(self) -> None:
-        notice = cast("GemmaApp", self.app).history_notice
+        notice = session_of(self).history_notice
         self.set_class(notice is not None, "-shown")
         if notice is not None:
             self.update(history_text(notice))

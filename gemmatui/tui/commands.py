@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
 from gemmatui.tui.screens.help import key_label
-
-if TYPE_CHECKING:
-    from gemmatui.tui.app import GemmaApp
+from gemmatui.tui.session import session_of
 
 # Actions Textual's system commands already offer by name.
 _SYSTEM_ACTIONS = {"quit", "change_theme", "command_palette"}
@@ -40,15 +37,16 @@ class GemmaCommands(Provider):
 
     def commands(self) -> Iterator[PaletteCommand]:
         """Every entry, app actions first; an action reachable twice is listed once."""
-        app = cast("GemmaApp", self.app)
+        app = self.app
+        session = session_of(self)
         seen: set[str] = set(_SYSTEM_ACTIONS)
         own = (
             ("models", "Models", "Choose a model: hardware, fit, context and KV cache (m, ctrl+o)"),
             ("help", "Help", "Every key binding (?, F1)"),
             (
                 "retry_ollama",
-                "Retry Ollama",
-                f"Try to reach Ollama at {app.client.host} again (r, F5)",
+                f"Retry {session.engine_name}",
+                f"Try to reach {session.engine_name} at {session.host} again (r, F5)",
             ),
         )
         for action, name, help_text in own:

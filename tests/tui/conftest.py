@@ -27,6 +27,7 @@ from gemmatui.core.types import (
 )
 from gemmatui.core.units import GiB, MiB
 from gemmatui.tui.app import GemmaApp
+from gemmatui.tui.session import Connector, GgufChoice, Session
 from tests.fake_ollama import FakeOllama
 
 #: Terminal size of every Pilot and snapshot test.
@@ -261,6 +262,57 @@ async def make_app(tmp_path: Path, config_file: Path) -> AsyncIterator[MakeApp]:
         await client.aclose()
     for store in stores:
         store.close()
+
+
+MakeSessionApp = Callable[..., GemmaApp]
+
+
+@pytest.fixture
+async def make_session_app(
+    tmp_path: Path, config_file: Path
+) -> AsyncIterator[MakeSessionApp]:
+    """Build a :class:`GemmaApp` around a :class:`Session` whose engine is ``engine``
+    (any adapter of the port), or is found at ``connect`` (a :class:`Connector`, as
+    :func:`gemmatui.tui.app.build_app` wires it) with ``gguf`` given.
+
+    Call it as ``make_session_app(engine=LlamaServerClient(url))`` or
+    ``make_session_app(connect=Connector(url), gguf=GgufChoice.read(path))``; the
+    sessions it made are closed after the test (a started llama-server is stopped).
+    """
+    sessions: list[Session] = []
+
+    def make(
+        *,
+        engine: object | None = None,
+        connect: Connector | None = None,
+        gguf: GgufChoice | None = None,
+        hardware: HardwareSnapshot = GPU_24GB,
+        settings: Settings | None = None,
+    ) -> GemmaApp:
+        if engine is None:
+            from gemmatui.core.engine import engine_for
+
+            assert connect is not None
+            kind = "ollama" if connect.engine == "auto" else connect.engine
+            engine = engine_for(kind, connect.host, connect_timeout=1.0, read_timeout=5.0)
+        session = Session(
+            engine=engine,
+            probe=StaticProbe(hardware),
+            settings=settings or Settings(),
+            store=ConversationStore(tmp_path / "data"),
+            fit_env={},
+            fit_env_source="test",
+            config_path=config_file,
+            clock=SteppingClock(),
+            connector=connect,
+            gguf=gguf,
+        )
+        sessions.append(session)
+        return GemmaApp(session=session)
+
+    yield make
+    for session in sessions:
+        await session.aclose()
 
 
 @pytest.fixture

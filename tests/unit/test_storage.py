@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gemmatui.core.images import Attachment, from_bytes
 from gemmatui.core.storage import (
     DB_NAME,
     ConversationStore,
@@ -423,3 +426,246 @@ def test_open_history_keeps_a_sound_history(tmp_path: Path) -> None:
     finally:
         store.close()
     assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _png(seed: int = 0, width: int = 3, height: int = 2) -> bytes:
+    from tests.unit.test_images import make_png
+
+    return make_png(width, height, seed=seed)
+
+
+def _image(seed: int = 0, name: str = "cat.png") -> Attachment:
+    return from_bytes(_png(seed), name)
+
+
+def _files(store: ConversationStore) -> list[Path]:
+    """The image files under the store's images folder (temporary files included)."""
+    if not store.images_dir.exists():
+        return []
+    return sorted(p for p in store.images_dir.rglob("*") if p.is_file())
+
+
+def test_images_are_stored_by_content_and_come_back_with_their_message(
+    store: ConversationStore,
+) -> None:
+    """The file is ``images/<2 hex>/<sha256>.png`` with the exact bytes; the message lists
+    its images in order, and load_image gives the same bytes back."""
+    cat, dog = _image(1, "cat.png"), _image(2, "dog.png")
+    conv = store.create_conversation(MODEL)
+    store.add_message(conv.id, "user", "what is this?", images=[cat, dog])
+    [msg] = store.messages(conv.id)
+    assert [(i.name, i.sha256, i.format, i.width, i.height, i.size) for i in msg.images] == [
+        ("cat.png", cat.sha256, "png", 3, 2, cat.size),
+        ("dog.png", dog.sha256, "png", 3, 2, dog.size),
+    ]
+    path = store.images_dir / cat.sha256[:2] / f"{cat.sha256}.png"
+    assert msg.images[0].path == path and path.read_bytes() == cat.data
+    loaded = store.load_image(msg.images[0])
+    assert loaded is not None and loaded.data == cat.data and loaded.name == "cat.png"
+    assert hashlib.sha256(loaded.data).hexdigest() == cat.sha256
+    assert len(_files(store)) == 2  # no temporary file left behind
+
+
+def test_an_identical_image_is_stored_once(store: ConversationStore) -> None:
+    """The same bytes under two names, in two conversations: one file."""
+    one, two = store.create_conversation(MODEL), store.create_conversation(MODEL)
+    store.add_message(one.id, "user", "a", images=[_image(5, "a.png")])
+    store.add_message(two.id, "user", "b", images=[_image(5, "b.png"), _image(5, "c.png")])
+    assert len(_files(store)) == 1
+    assert [i.name for i in store.messages(two.id)[0].images] == ["b.png", "c.png"]
+
+
+def test_deleting_removes_only_images_no_other_message_uses(store: ConversationStore) -> None:
+    """Deleting a conversation removes its own images' files and keeps the ones another
+    conversation still sends; deleting that one too removes the last file."""
+    shared, own = _image(1), _image(2)
+    keep, drop = store.create_conversation(MODEL), store.create_conversation(MODEL)
+    store.add_message(keep.id, "user", "k", images=[shared])
+    store.add_message(drop.id, "user", "d", images=[shared, own])
+    store.delete(drop.id)
+    assert [p.name for p in _files(store)] == [f"{shared.sha256}.png"]
+    assert store.load_image(store.messages(keep.id)[0].images[0]) is not None
+    store.delete(keep.id)
+    assert _files(store) == []
+
+
+def test_deleting_messages_sweeps_their_images(store: ConversationStore) -> None:
+    conv = store.create_conversation(MODEL)
+    first = store.add_message(conv.id, "user", "1", images=[_image(1)])
+    store.add_message(conv.id, "user", "2", images=[_image(2)])
+    store.delete_messages(conv.id, [first])
+    assert [p.name for p in _files(store)] == [f"{_image(2).sha256}.png"]
+
+
+def test_a_missing_image_file_is_reported_not_raised(store: ConversationStore) -> None:
+    """A file deleted by hand, or overwritten with other bytes: load_image says None."""
+    conv = store.create_conversation(MODEL)
+    store.add_message(conv.id, "user", "x", images=[_image(1), _image(2)])
+    first, second = store.messages(conv.id)[0].images
+    assert first.path is not None and second.path is not None
+    first.path.unlink()
+    second.path.write_bytes(_png(9))
+    assert store.load_image(first) is None
+    assert store.load_image(second) is None
+    assert "missing" in store.export_markdown(conv.id)
+
+
+def test_a_failed_image_write_saves_nothing_of_the_message(
+    store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conv = store.create_conversation(MODEL)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("gemmatui.core.storage.tempfile.mkstemp", full)
+    with pytest.raises(StorageError, match="cannot save the image cat.png.*No space left"):
+        store.add_message(conv.id, "user", "x", images=[_image(1)])
+    assert store.messages(conv.id) == []
+
+
+def test_export_links_images_relative_to_the_export_folder(store: ConversationStore) -> None:
+    """Relative to the folder given (exports/ beside the images: ../images/...), else
+    file:// URIs; the name is one line with its brackets escaped."""
+    img = _image(3, "shot [1].png")
+    conv = store.create_conversation(MODEL)
+    store.add_message(conv.id, "user", "look", images=[img])
+    exports = store.path.parent / "exports"
+    relative = f"../images/{img.sha256[:2]}/{img.sha256}.png"
+    text = store.export_markdown(conv.id, folder=exports)
+    assert f"look\n![shot \\[1\\].png]({relative})" in text
+    assert (exports / relative).resolve().read_bytes() == img.data
+    uri = (store.images_dir / img.sha256[:2] / f"{img.sha256}.png").resolve().as_uri()
+    assert f"![shot \\[1\\].png]({uri})" in store.export_markdown(conv.id)
+
+
+def test_history_off_keeps_images_in_memory_only(tmp_path: Path) -> None:
+    memory = ConversationStore(tmp_path / "ro", memory=True)
+    conv = memory.create_conversation(MODEL)
+    memory.add_message(conv.id, "user", "x", images=[_image(1)])
+    [image] = memory.messages(conv.id)[0].images
+    assert image.path is None and not (tmp_path / "ro").exists()
+    loaded = memory.load_image(image)
+    assert loaded is not None and loaded.data == _png(1)
+    assert "image not saved: cat.png" in memory.export_markdown(conv.id)
+    memory.delete(conv.id)
+    assert memory.load_image(image) is None
+    memory.close()
+
+
+def test_a_version_1_history_gains_the_images_table(tmp_path: Path) -> None:
+    """A database written before images existed opens, keeps its messages and takes
+    images from then on."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = sqlite3.connect(data / DB_NAME)
+    db.executescript(
+        """
+        CREATE TABLE conversations (id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL DEFAULT '', model TEXT NOT NULL,
+            system_prompt TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,
+            updated_at REAL NOT NULL);
+        CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'complete',
+            model TEXT NOT NULL DEFAULT '', stats_json TEXT, created_at REAL NOT NULL);
+        INSERT INTO conversations VALUES (1, 'old', 'gemma3:4b-it-qat', '', 1.0, 1.0);
+        INSERT INTO messages VALUES (1, 1, 'user', 'old text', 'complete', '', NULL, 1.0);
+        PRAGMA user_version = 1;
+        """
+    )
+    db.close()
+    store = ConversationStore(data)
+    [old] = store.messages(1)
+    assert (old.content, old.images) == ("old text", ())
+    store.add_message(1, "user", "new", images=[_image(1)])
+    assert len(store.messages(1)[1].images) == 1
+    store.close()
+    db = sqlite3.connect(data / DB_NAME)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()
+
+
+def test_a_delete_in_one_copy_never_loses_an_image_the_other_copy_is_adding(
+    tmp_path: Path,
+) -> None:
+    """Copy A deletes the last conversation using an image at the worst moment: after
+    copy B wrote the file, before B's transaction referenced it. B's transaction puts
+    the file back, so B's message keeps its image."""
+    a, b = ConversationStore(tmp_path / "data"), ConversationStore(tmp_path / "data")
+    img = _image(7)
+    doomed = a.create_conversation(MODEL)
+    a.add_message(doomed.id, "user", "old", images=[img])
+    mine = b.create_conversation(MODEL)
+    real_put = b._put_file
+    calls: list[str] = []
+
+    def put_then_other_copy_deletes(image: Attachment) -> None:
+        real_put(image)
+        calls.append(image.sha256)
+        if len(calls) == 1:  # the write outside B's transaction
+            a.delete(doomed.id)  # A sees no reference left: it sweeps the file
+            assert _files(a) == []
+
+    b._put_file = put_then_other_copy_deletes  # type: ignore[method-assign]
+    b.add_message(mine.id, "user", "new", images=[img])
+    [image] = a.messages(mine.id)[0].images
+    loaded = a.load_image(image)
+    assert loaded is not None and loaded.data == img.data
+    assert len(calls) == 2
+    a.close()
+    b.close()
+
+
+def test_a_delete_after_the_other_copy_referenced_an_image_keeps_it(tmp_path: Path) -> None:
+    a, b = ConversationStore(tmp_path / "data"), ConversationStore(tmp_path / "data")
+    img = _image(8)
+    doomed = a.create_conversation(MODEL)
+    a.add_message(doomed.id, "user", "old", images=[img])
+    mine = b.create_conversation(MODEL)
+    b.add_message(mine.id, "user", "new", images=[img])
+    a.delete(doomed.id)
+    assert b.load_image(b.messages(mine.id)[0].images[0]) is not None
+    a.close()
+    b.close()
+
+
+def test_two_copies_adding_and_deleting_at_once_never_lose_an_image(tmp_path: Path) -> None:
+    """Two stores on one data dir (as two running copies), in two threads: A keeps adding
+    and deleting conversations with the same images that B keeps sending. Every
+    message B saved still has every image afterwards."""
+    a, b = ConversationStore(tmp_path / "data"), ConversationStore(tmp_path / "data")
+    images = [_image(seed) for seed in range(3)]
+    mine = b.create_conversation(MODEL)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        try:
+            while not stop.is_set():
+                conv = a.create_conversation(MODEL)
+                a.add_message(conv.id, "user", "churn", images=images)
+                a.delete(conv.id)
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        for i in range(60):
+            b.add_message(mine.id, "user", f"m{i}", images=[images[i % 3]])
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert not errors
+    saved = b.messages(mine.id)
+    assert len(saved) == 60
+    for msg in saved:
+        assert all(b.load_image(image) is not None for image in msg.images), msg.content
+    b.delete(mine.id)
+    assert _files(b) == []
+    a.close()
+    b.close()

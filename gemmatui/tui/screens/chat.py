@@ -32,10 +32,12 @@ Data flow:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -51,7 +53,15 @@ from gemmatui.core.config import atomic_write_text
 from gemmatui.core.catalog import find_variant
 from gemmatui.core.errors import ModelNotFound, OllamaError
 from gemmatui.core.fit import VariantFit
-from gemmatui.core.storage import Conversation, Status, StorageError, StoredMessage
+from gemmatui.core.images import (
+    IMAGE_TOKENS,
+    Attachment,
+    ImageError,
+    estimate_text_tokens,
+    read_image,
+    text_only_refusal,
+)
+from gemmatui.core.storage import Conversation, Status, StorageError, StoredImage, StoredMessage
 from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats, HardwareSample, RunningModel
 from gemmatui.core.units import format_ctx
@@ -66,6 +76,8 @@ from gemmatui.tui.messages import (
     RenameConversationRequested,
 )
 from gemmatui.tui.screens.dialogs import ConfirmDialog
+from gemmatui.tui.widgets.attach_dialog import AttachDialog
+from gemmatui.tui.widgets.attachments import AttachmentBar, shown_names
 from gemmatui.tui.widgets.edit_dialog import EditTextDialog
 from gemmatui.tui.widgets.message import (
     AssistantMessage,
@@ -81,8 +93,7 @@ from gemmatui.tui.widgets.sidebar import ConversationSidebar
 from gemmatui.tui.widgets.token_panel import TokenPanel
 from gemmatui.tui.widgets.vram_panel import VramPanel, loaded_model
 
-if TYPE_CHECKING:
-    from gemmatui.tui.app import GemmaApp
+from gemmatui.tui.session import Session, SessionApp, host_of, session_of
 
 #: Seconds between hardware readings and between ``/api/ps`` questions.
 GPU_INTERVAL = 1.0
@@ -128,9 +139,11 @@ def describe_chat_error(err: OllamaError) -> str:
     return str(err)
 
 
-def _block_for(msg: StoredMessage, model: str) -> MessageBlock | None:
+def _block_for(
+    msg: StoredMessage, model: str, images: Iterable[Attachment | StoredImage] = ()
+) -> MessageBlock | None:
     if msg.role == "user":
-        return UserMessage(msg.content, message_id=msg.id)
+        return UserMessage(msg.content, message_id=msg.id, images=images)
     if msg.role == "assistant":
         return AssistantMessage(
             msg.content,
@@ -183,11 +196,29 @@ class ChatScreen(Screen[None]):
         Binding(
             "ctrl+s", "system_prompt", "System", tooltip="Edit this conversation's system prompt"
         ),
+        # Ctrl+A is "start of line" in the prompt (Home does that too): priority, to attach.
+        # Out of the footer for room: in the help (F1), the palette, the prompt's hint.
+        Binding(
+            "ctrl+a",
+            "attach",
+            "Attach",
+            tooltip="Attach an image to the next message",
+            priority=True,
+            show=False,
+        ),
         # Kept out of the footer for room: it is in the help (F1) and the palette.
         Binding("f3", "toggle_panels", "Panels", tooltip="Show or hide the live panels", show=False),
     ]
 
-    app: GemmaApp  # type: ignore[assignment]
+    @property
+    def session(self) -> Session:
+        """The app's services: the engine, the store, the settings, the probe, the fit."""
+        return session_of(self)
+
+    @property
+    def host(self) -> SessionApp:
+        """The app, as the screens see it."""
+        return host_of(self)
 
     def __init__(
         self,
@@ -220,6 +251,12 @@ class ChatScreen(Screen[None]):
         self.fit: VariantFit | None = None
         self._gpu_timer: Timer | None = None
         self._ps_timer: Timer | None = None
+        # Images of the message being answered, for the context estimate when the reply
+        # ends without Ollama's figures (its prompt_eval_count counts them otherwise).
+        self._sent_image_tokens = 0
+        # The message (text and images) already warned about not fitting the context:
+        # a second Enter sends it anyway.
+        self._warned_overflow: tuple[str, tuple[str, ...]] | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -231,11 +268,12 @@ class ChatScreen(Screen[None]):
             yield ConversationSidebar(id="sidebar")
             with Vertical(id="chat-main"):
                 yield VerticalScroll(id="messages")
+                yield AttachmentBar(id="attachments")
                 yield PromptInput(id="prompt")
             with VerticalScroll(id="panels"):
                 yield VramPanel(self.model, id="vram")
                 yield PlanPanel(id="plan")
-                yield TokenPanel(self.num_ctx, clock=self.app.clock, id="tokens")
+                yield TokenPanel(self.num_ctx, clock=self.session.clock, id="tokens")
         yield Footer()
 
     @property
@@ -268,7 +306,7 @@ class ChatScreen(Screen[None]):
         return self.num_ctx < self.requested_ctx
 
     async def on_mount(self) -> None:
-        self.system_prompt = self.app.settings.system_prompt
+        self.system_prompt = self.session.settings.system_prompt
         self.fit = self._plan_fit()
         self._paint_plan()
         self._paint_title()
@@ -294,9 +332,9 @@ class ChatScreen(Screen[None]):
         with self.storage_errors():
             conv = None
             if self._resume_id is not None:
-                conv = self.app.store.get(self._resume_id)
+                conv = self.session.store.get(self._resume_id)
             if conv is None:
-                conv = self.app.store.last_conversation()
+                conv = self.session.store.last_conversation()
             if conv is not None:
                 await self._show_conversation(conv)
 
@@ -307,11 +345,12 @@ class ChatScreen(Screen[None]):
             self.call_after_refresh(self.prompt.focus)
 
     def _plan_fit(self) -> VariantFit | None:
-        """The fit of the chat's model at the chat's context (``None``: not in the catalogue)."""
-        try:
-            return self.app.plan_fit(self.num_ctx).row(self.model)
-        except KeyError:
-            return None
+        """The fit of the chat's model at the chat's context as the engine runs it
+        (``None``: no plan; the plan panel says why, and shows llama.cpp's log for a
+        llama-server the app started)."""
+        fit, facts = self.session.fit_for(self.model, self.num_ctx)
+        self.query_one(PlanPanel).facts = facts
+        return fit
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide Stop unless a reply streams; grey out what must wait for it to end."""
@@ -346,24 +385,35 @@ class ChatScreen(Screen[None]):
         self.action_send()
 
     def action_send(self) -> None:
-        """Send the prompt's text, save it, and stream the reply."""
+        """Send the prompt's text and the attached images, save them, and stream the reply.
+
+        Refused, in one line and with the prompt and the attachments kept, when the
+        model reads text only; warned about once (a second Enter sends) when the
+        conversation with its images will not fit in the context.
+        """
         text = self.prompt.text.strip()
-        if not text or self._busy():
+        images = list(self.attachment_bar.attachments)
+        if (not text and not images) or self._busy():
+            return
+        if (images and self._images_refused()) or self._overflow_warning(text, images):
             return
         with self.storage_errors():
             conv = self._ensure_conversation()
-            message_id = self.app.store.add_message(conv.id, "user", text)
+            message_id = self.session.store.add_message(conv.id, "user", text, images=images)
             self.prompt.clear()
-            self.messages_view.mount(UserMessage(text, message_id=message_id))
+            self.call_later(self.attachment_bar.clear)
+            self._warned_overflow = None
+            self.messages_view.mount(UserMessage(text, message_id=message_id, images=images))
+            self._sent_image_tokens = IMAGE_TOKENS * len(images)
             self._start_reply(conv, new_chars=len(text))
-            self.conversation = self.app.store.get(conv.id) or conv
+            self.conversation = self.session.store.get(conv.id) or conv
             self._paint_title()
             if self.sidebar.display:
                 self._refresh_sidebar()
 
     def _ensure_conversation(self) -> Conversation:
         """The conversation to add to: the one shown, or a new one (created on first send)."""
-        store = self.app.store
+        store = self.session.store
         conv = self.conversation
         if conv is None:
             return store.create_conversation(self.model, self.system_prompt)
@@ -371,17 +421,124 @@ class ChatScreen(Screen[None]):
             store.set_model(conv.id, self.model)
         return conv
 
-    def _history(self) -> list[dict[str, str]]:
+    def _history(self) -> list[dict[str, Any]]:
         """What the model reads: the system prompt, then the user messages and replies
         this screen shows (another copy of the app may have added to the same
-        conversation in the database: those turns are not this conversation's view)."""
-        history = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        conversation in the database: those turns are not this conversation's view).
+
+        Each user message carries its images again (``images``: base64, Ollama's form;
+        the engine port turns them into ``image_url`` parts for llama-server): the model
+        reads the whole conversation anew with every request. A text-only model gets
+        none (the engine would refuse the request); images missing from the data dir
+        cannot be sent, and a notification says so.
+        """
+        history: list[dict[str, Any]] = (
+            [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        )
+        sees = text_only_refusal(self.model) is None
+        missing = 0
         for block in self.messages_view.query_children(MessageBlock):
             if isinstance(block, UserMessage):
-                history.append({"role": "user", "content": block.text})
+                message: dict[str, Any] = {"role": "user", "content": block.text}
+                if sees and block.attachments:
+                    message["images"] = [image.base64() for image in block.attachments]
+                missing += len(block.images) - len(block.attachments)
+                history.append(message)
             elif isinstance(block, AssistantMessage) and block.text:
                 history.append({"role": "assistant", "content": block.text})
+        if sees and missing:
+            self.notify(
+                f"{missing} earlier image{'s are' if missing > 1 else ' is'} missing from the "
+                "data dir: the conversation is sent without "
+                f"{'them' if missing > 1 else 'it'}",
+                title="Images",
+                severity="warning",
+            )
         return history
+
+    # ------------------------------------------------------------------ images
+
+    @property
+    def attachment_bar(self) -> AttachmentBar:
+        """The images that go with the next message (the row above the prompt)."""
+        return self.query_one(AttachmentBar)
+
+    def _images_refused(self) -> bool:
+        """Say why and return ``True`` when this chat's model reads no images (1B)."""
+        refusal = text_only_refusal(self.model)
+        if refusal is not None:
+            self.notify(str(refusal), title="Images", severity="error", markup=False)
+        return refusal is not None
+
+    def _overflow_warning(self, text: str, images: list[Attachment]) -> bool:
+        """Warn once, and return ``True``, when the conversation with its images and
+        this message will not fit in ``num_ctx``; the same message sent again goes.
+
+        The estimate: the context the gauge shows (Ollama's last figures, which count
+        the earlier images, plus estimates), the new text (about 4 characters a token)
+        and :data:`~gemmatui.core.images.IMAGE_TOKENS` per new image. Only when images
+        are involved (new ones, or earlier ones the conversation sends again).
+        """
+        shown = [b for b in self.messages_view.query_children(UserMessage) if b.images]
+        if not images and not shown:
+            return False
+        needed = self.tokens.context + estimate_text_tokens(text) + IMAGE_TOKENS * len(images)
+        key = (text, tuple(image.sha256 for image in images))
+        if needed <= self.num_ctx or self._warned_overflow == key:
+            return False
+        self._warned_overflow = key
+        count = len(images) + sum(len(b.images) for b in shown)
+        self.notify(
+            f"The conversation with its {count} image{'s' if count != 1 else ''} "
+            f"({IMAGE_TOKENS} tokens each) needs about {needed:,} tokens, more than this "
+            f"chat's {format_ctx(self.num_ctx)} context: the engine will drop the oldest "
+            "messages. Press Enter again to send anyway, or start a new conversation "
+            "(ctrl+n).",
+            title="Context full",
+            severity="warning",
+            markup=False,
+            timeout=10,
+        )
+        return True
+
+    def action_attach(self) -> None:
+        """Ask for an image file to send with the next message (a path prompt)."""
+        if self._images_refused():
+            return
+
+        async def chosen(path: str | None) -> None:
+            if path:
+                await self._attach_images([Path(path).expanduser()])
+
+        self.app.push_screen(AttachDialog(), chosen)
+
+    @on(PromptInput.ImagesPasted)
+    async def _images_pasted(self, event: PromptInput.ImagesPasted) -> None:
+        event.stop()
+        if self._images_refused():
+            return
+        await self._attach_images(event.paths)
+
+    async def _attach_images(self, paths: list[Path]) -> None:
+        """Read and check each file, then add it to the attachments; a bad one is
+        refused in one line (the prompt's text stays as it is)."""
+        added: list[Attachment] = []
+        for path in paths:
+            try:
+                image = read_image(path)
+            except ImageError as err:
+                self.notify(str(err), title="Image not attached", severity="error", markup=False)
+                continue
+            image = dataclasses.replace(image, name=path.name or image.name)
+            await self.attachment_bar.add(image)
+            added.append(image)
+        if added:
+            self.notify(
+                f"Attached {shown_names(added)}: sent with your next message",
+                title="Images",
+                markup=False,
+            )
+        self.prompt.focus()
 
     def _start_reply(self, conv: Conversation, *, new_chars: int = 0) -> None:
         """Ask for a reply to what the screen shows; ``new_chars``: the length of the
@@ -394,7 +551,7 @@ class ChatScreen(Screen[None]):
 
     @work(exclusive=True, group="chat")
     async def _generate(
-        self, conv: Conversation, history: list[dict[str, str]], new_chars: int = 0
+        self, conv: Conversation, history: list[dict[str, Any]], new_chars: int = 0
     ) -> None:
         """Stream one reply into a new block; save it however it ends."""
         if not self._live():
@@ -437,11 +594,11 @@ class ChatScreen(Screen[None]):
         stats: ChatStats | None = None
         error: str | None = None
         try:
-            async for chunk in self.app.client.chat(
+            async for chunk in self.session.engine.chat(
                 self.model,
                 history,
                 num_ctx=self.num_ctx,
-                keep_alive=self.app.settings.keep_alive,
+                keep_alive=self.session.settings.keep_alive,
             ):
                 if chunk.content:
                     tokens.token_arrived()
@@ -455,7 +612,7 @@ class ChatScreen(Screen[None]):
         except OllamaError as err:
             status = "error"
             error = describe_chat_error(err)
-            self.app.check_ollama()  # the banner and the automatic retry follow the outcome
+            self.host.check_engine()  # the banner and the automatic retry follow the outcome
         except Exception as err:  # a bug must not end the app and lose what arrived
             self.log.error("the reply failed", err)
             status = "error"
@@ -491,7 +648,7 @@ class ChatScreen(Screen[None]):
         error: str | None,
     ) -> tuple[int | None, int | None]:
         """Save the reply (if any text arrived) and the error (if any): their ids."""
-        store = self.app.store
+        store = self.session.store
         reply_id = error_id = None
         with self.storage_errors():
             if text:
@@ -521,7 +678,10 @@ class ChatScreen(Screen[None]):
             return
         reply_id, error_id = saved
         try:
-            self.tokens.reply_finished(stats, added_chars=added_chars, status=status)
+            image_tokens, self._sent_image_tokens = self._sent_image_tokens, 0
+            self.tokens.reply_finished(
+                stats, added_chars=added_chars, status=status, added_tokens=image_tokens
+            )
             self.refresh_bindings()
             self._poll_models()
             if text:
@@ -556,7 +716,7 @@ class ChatScreen(Screen[None]):
         after = blocks[users[-1] + 1 :]
         ids = [b.message_id for b in after if b.message_id is not None]
         with self.storage_errors():
-            self.app.store.delete_messages(self.conversation.id, ids)
+            self.session.store.delete_messages(self.conversation.id, ids)
             await self.messages_view.remove_children(after)
             self._start_reply(self.conversation)
 
@@ -597,7 +757,7 @@ class ChatScreen(Screen[None]):
         if self._busy():
             return
         self.conversation = None
-        self.system_prompt = self.app.settings.system_prompt
+        self.system_prompt = self.session.settings.system_prompt
         await self._show_messages([])
         self.tokens.show_history(())
         self._paint_title()
@@ -611,10 +771,12 @@ class ChatScreen(Screen[None]):
         if conv is None:
             self.notify("Nothing to export yet: send a message first", severity="warning")
             return
-        path = self.app.store.path.parent / "exports" / export_name(conv)
+        path = self.session.store.path.parent / "exports" / export_name(conv)
         with self.storage_errors():
             try:
-                atomic_write_text(path, self.app.store.export_markdown(conv.id))
+                atomic_write_text(
+                    path, self.session.store.export_markdown(conv.id, folder=path.parent)
+                )
             except OSError as err:
                 self.notify(
                     f"Could not write {path}: {err.strerror}",
@@ -638,7 +800,7 @@ class ChatScreen(Screen[None]):
             self.system_prompt = text.strip()
             with self.storage_errors():
                 if self.conversation is not None:
-                    self.app.store.set_system_prompt(self.conversation.id, self.system_prompt)
+                    self.session.store.set_system_prompt(self.conversation.id, self.system_prompt)
             self._show_system_prompt()
             self.notify(
                 "System prompt saved: it applies from the next message"
@@ -662,7 +824,7 @@ class ChatScreen(Screen[None]):
         """Show a saved conversation so it can be continued."""
         self.conversation = conv
         self.system_prompt = conv.system_prompt
-        messages = self.app.store.messages(conv.id)
+        messages = self.session.store.messages(conv.id)
         await self._show_messages(messages)
         # Text after the last reply with Ollama's figures (stopped or failed replies,
         # unanswered messages) goes back with the next request: count it as an estimate.
@@ -670,8 +832,12 @@ class ChatScreen(Screen[None]):
         unmeasured = sum(
             len(m.content) for m in messages[last + 1 :] if m.role in ("user", "assistant")
         )
+        sees = text_only_refusal(self.model) is None
+        unmeasured_images = sum(len(m.images) for m in messages[last + 1 :]) if sees else 0
         self.tokens.show_history(
-            (m.stats for m in messages if m.stats is not None), added_chars=unmeasured
+            (m.stats for m in messages if m.stats is not None),
+            added_chars=unmeasured,
+            added_tokens=IMAGE_TOKENS * unmeasured_images,
         )
         self._paint_title()
         if self.sidebar.display:
@@ -680,7 +846,15 @@ class ChatScreen(Screen[None]):
     async def _show_messages(self, messages: Iterable[StoredMessage]) -> None:
         view = self.messages_view
         await view.remove_children()
-        blocks = [b for b in (_block_for(m, self.model) for m in messages) if b is not None]
+        store = self.session.store
+        blocks = [
+            b
+            for b in (
+                _block_for(m, self.model, [store.load_image(i) or i for i in m.images])
+                for m in messages
+            )
+            if b is not None
+        ]
         if self.system_prompt:
             blocks.insert(0, SystemPromptMessage(self.system_prompt))
         await view.mount_all(blocks)
@@ -699,7 +873,7 @@ class ChatScreen(Screen[None]):
     def _refresh_sidebar(self) -> None:
         current = self.conversation.id if self.conversation else None
         with self.storage_errors():
-            self.sidebar.show(self.app.store.list_conversations(), current)
+            self.sidebar.show(self.session.store.list_conversations(), current)
 
     def _paint_title(self) -> None:
         """The header: model, context and the conversation's title (plain text)."""
@@ -714,7 +888,7 @@ class ChatScreen(Screen[None]):
         if self._busy():
             return
         with self.storage_errors():
-            conv = self.app.store.get(event.conversation_id)
+            conv = self.session.store.get(event.conversation_id)
             if conv is None:
                 self.notify(
                     "That conversation is gone (deleted in another window?)", severity="warning"
@@ -734,7 +908,7 @@ class ChatScreen(Screen[None]):
         event.stop()
         conv = None
         with self.storage_errors():
-            conv = self.app.store.get(event.conversation_id)
+            conv = self.session.store.get(event.conversation_id)
         if conv is None:
             self._refresh_sidebar()
             return
@@ -743,9 +917,9 @@ class ChatScreen(Screen[None]):
             if title is None:
                 return
             with self.storage_errors():
-                self.app.store.rename(conv.id, title)
+                self.session.store.rename(conv.id, title)
                 if self.conversation is not None and self.conversation.id == conv.id:
-                    self.conversation = self.app.store.get(conv.id)
+                    self.conversation = self.session.store.get(conv.id)
                     self._paint_title()
             self._refresh_sidebar()
 
@@ -764,8 +938,8 @@ class ChatScreen(Screen[None]):
             return
         conv, count = None, 0
         with self.storage_errors():
-            conv = self.app.store.get(event.conversation_id)
-            count = len(self.app.store.messages(event.conversation_id))
+            conv = self.session.store.get(event.conversation_id)
+            count = len(self.session.store.messages(event.conversation_id))
         if conv is None:
             self._refresh_sidebar()
             return
@@ -774,7 +948,7 @@ class ChatScreen(Screen[None]):
             if not yes:
                 return
             with self.storage_errors():
-                self.app.store.delete(conv.id)
+                self.session.store.delete(conv.id)
             if self.conversation is not None and self.conversation.id == conv.id:
                 await self.action_new_conversation()
             self._refresh_sidebar()
@@ -795,10 +969,10 @@ class ChatScreen(Screen[None]):
     def _poll_gpu(self) -> None:
         """Read the probe off the event loop; the result comes back as a message."""
         try:
-            sample = self.app.probe.sample()
+            sample = self.session.probe.sample()
         except Exception as err:  # a probe must not raise; if one does, say so and go on
             sample = HardwareSample(
-                timestamp=self.app.clock(),
+                timestamp=self.session.clock(),
                 gpus=(),
                 ram_used_bytes=0,
                 ram_total_bytes=0,
@@ -820,7 +994,7 @@ class ChatScreen(Screen[None]):
     async def _poll_models(self) -> None:
         """Ask Ollama which models are loaded; the answer comes back as a message."""
         try:
-            running = await self.app.client.ps()
+            running = await self.session.ps()
         except OllamaError as err:
             self.post_message(ModelsPolled(None, str(err)))
         else:

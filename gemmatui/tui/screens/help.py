@@ -77,6 +77,7 @@ KEYMAP: tuple[KeySection, ...] = (
             KeyRow(("ctrl+n",), "New conversation"),
             KeyRow(("ctrl+e",), "Export the conversation"),
             KeyRow(("ctrl+s",), "Edit the system prompt"),
+            KeyRow(("ctrl+a",), "Attach an image (or paste or drop its path into the prompt)"),
         ),
     ),
     KeySection(

@@ -5,13 +5,22 @@ table of the four variants: a stacked bar of what each needs (weights | KV cache
 compute + margin) against the memory budget, the verdict, the predicted speed and
 whether Ollama has it installed. Every change of context or KV type re-runs the fit
 (pure and fast) at once. Enter on a row uses an installed variant or pulls it first.
+
+A GGUF file (``gemmatui --gguf PATH``, or the file a llama-server serves when it is
+readable here) is one more row, ``gguf:<name>``, planned as gemmatui starts
+llama-server; Enter on the ``--gguf`` row starts llama-server on it and opens the chat.
+With a fixed-model engine (llama-server) the screen still plans the machine, and says
+that the engine serves one model and that pulling needs Ollama.
+
+Everything comes from the app's :class:`~gemmatui.tui.session.Session`.
 """
 
 from __future__ import annotations
 
 import math
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar, cast
+from collections.abc import Mapping
+from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -28,11 +37,12 @@ from gemmatui.core.fit import FitReport, GpuBudget, VariantFit
 from gemmatui.core.hardware import CPU_ONLY_NOTE
 from gemmatui.core.types import KV_TYPES, HardwareSnapshot, InstalledModel
 from gemmatui.core.units import format_bytes, format_ctx, format_decimal_bytes
-from gemmatui.tui.banner import HistoryBanner, OllamaBanner
+from gemmatui.tui.banner import EngineBanner, HistoryBanner, OllamaBanner
 from gemmatui.tui.screens.pull import PullScreen
+from gemmatui.tui.session import Session, SessionApp, host_of, session_of
 
-if TYPE_CHECKING:
-    from gemmatui.tui.app import GemmaApp
+#: The key of the GGUF file's row (``--gguf``, or the file a llama-server serves).
+GGUF_KEY = "gguf"
 
 #: The contexts offered (tokens); k = 1024.
 CONTEXT_CHOICES: tuple[int, ...] = (4096, 8192, 16384, 32768, 65536, 131072)
@@ -226,11 +236,13 @@ class FitTable(DataTable[Text]):
         cursor_key: str | None,
         *,
         narrow: bool = False,
+        files: Mapping[str, str] | None = None,
     ) -> None:
         """Fill the table from ``report`` and put the cursor on ``cursor_key``'s row.
 
         ``narrow``: a short bar, and "Installed" right after the name, so that what
-        matters before Enter is on screen at 80 columns.
+        matters before Enter is on screen at 80 columns. ``files``: what the
+        "Installed" column says for rows that are files, not Ollama tags, by key.
         """
         width = NARROW_BAR_WIDTH if narrow else BAR_WIDTH
         on_gpu = bool(report.budgets)
@@ -274,7 +286,9 @@ class FitTable(DataTable[Text]):
                 else Text("")
             )
             speed = Text(f"~{row.tokens_per_s:.0f} tok/s") if row.tokens_per_s else Text("–", muted)
-            if installed is None:
+            if files and row.variant.key in files:
+                have = Text(files[row.variant.key], self._style("fit--star"))
+            elif installed is None:
                 have = Text("?", muted)
             elif row.variant.tag in installed:
                 have = Text("✓ yes", self._style("fit--gpu"))
@@ -325,8 +339,14 @@ class ModelsScreen(Screen[None]):
         self._narrow: bool | None = None  # the table's layout, once shown
 
     @property
-    def gemma_app(self) -> GemmaApp:
-        return cast("GemmaApp", self.app)
+    def session(self) -> Session:
+        """The app's services, connection state and fit planning."""
+        return session_of(self)
+
+    @property
+    def host(self) -> SessionApp:
+        """The app, as the screens see it."""
+        return host_of(self)
 
     @property
     def report(self) -> FitReport:
@@ -345,12 +365,12 @@ class ModelsScreen(Screen[None]):
         return self._kv
 
     def compose(self) -> ComposeResult:
-        app = self.gemma_app
-        current = app.fit_report.settings
+        current = self.session.fit_report.settings
         self._ctx = nearest_context(current.num_ctx or CONTEXT_CHOICES[0])
         self._kv = current.kv_type
         yield Header()
         yield OllamaBanner()
+        yield EngineBanner()
         yield HistoryBanner()
         yield HardwareCard(id="hardware")
         with Horizontal(id="choices"):
@@ -371,13 +391,16 @@ class ModelsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        app = self.gemma_app
-        self.query_one(HardwareCard).show(app.hardware, app.fit_report.budgets)
-        chosen = app.chosen_fit
-        if chosen is not None:
+        session = self.session
+        self.query_one(HardwareCard).show(session.hardware, session.fit_report.budgets)
+        chosen = session.chosen_fit
+        if session.gguf is not None:
+            self._picked = GGUF_KEY  # the file given on the command line
+        elif chosen is not None:
             self._picked = chosen.variant.key
-        self.watch(app, "installed", self._installed_changed, init=False)
-        app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.watch(self.app, "installed", self._installed_changed, init=False)
+        self.watch(self.app, "launch_status", self._launch_changed, init=False)
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self.replan()
         self.query_one(FitTable).focus()
 
@@ -392,27 +415,42 @@ class ModelsScreen(Screen[None]):
             self.replan()
 
     def on_screen_resume(self) -> None:
-        # Each time the screen shows: is Ollama (still) there, and what does it have now?
-        self.gemma_app.check_ollama()
+        # Each time the screen shows: is the engine (still) there, and what does it have now?
+        self.host.check_engine()
 
     # ------------------------------------------------------------------ fit
 
     def replan(self) -> None:
         """Re-run the fit for the selected context and KV type and show it."""
-        app = self.gemma_app
-        self._report = app.plan_fit(self._ctx, self._kv)
+        self._report = self.session.plan_fit(self._ctx, self._kv)
         report = self._report
         pick = report.recommended or report.fallback
         cursor = self._picked or (pick.variant.key if pick else None)
         self._auto_key = cursor
         self._narrow = self.narrow
-        self.query_one(FitTable).show(report, app.installed, cursor, narrow=self._narrow)
+        self.query_one(FitTable).show(
+            report, self.host.installed, cursor, narrow=self._narrow, files=self._file_states()
+        )
         self._show_legend()
         self._show_reason()
         self._show_details(cursor)
 
+    def _file_states(self) -> dict[str, str]:
+        """The "Installed" column of the GGUF row: served now, or a file to serve."""
+        session = self.session
+        if session.file_variant() is None:
+            return {}
+        serving = session.served is not None and (
+            session.gguf is None or session.launched is not None
+        )
+        return {GGUF_KEY: "serving" if serving else "file"}
+
     def _installed_changed(self, installed: dict[str, InstalledModel] | None) -> None:
         self.replan()
+
+    def _launch_changed(self, status: str | None) -> None:
+        if self._report is not None:
+            self.replan()
 
     def _theme_changed(self, theme: Theme) -> None:
         if self._report is not None:
@@ -433,22 +471,22 @@ class ModelsScreen(Screen[None]):
 
     def _show_reason(self) -> None:
         report = self.report
-        app = self.gemma_app
+        session = self.session
         lines = [Content.from_markup("[$accent b]★[/] $reason", reason=report.reason)]
         if report.hint:
             lines.append(Content.from_markup("[b]Tip:[/b] $hint", hint=report.hint))
         for warning in report.warnings:
             lines.append(Content.from_markup("[$warning b]![/] $warning", warning=warning))
-        server_kv = (app.fit_env.get("OLLAMA_KV_CACHE_TYPE") or "f16").strip().lower()
-        if self._kv != server_kv:
+        server_kv = (session.fit_env.get("OLLAMA_KV_CACHE_TYPE") or "f16").strip().lower()
+        if self._kv != server_kv and session.kind == "ollama":
             lines.append(
                 Content.from_markup(
                     "[$warning b]![/] Ollama uses the KV cache type it was started with ($server): "
                     "restart it with "
                     "[b]OLLAMA_KV_CACHE_TYPE=$kv OLLAMA_FLASH_ATTENTION=1 ollama serve[/b] "
                     "for this plan.",
-                    server=f"{server_kv}, {app.fit_env_source}"
-                    if "OLLAMA_KV_CACHE_TYPE" in app.fit_env
+                    server=f"{server_kv}, {session.fit_env_source}"
+                    if "OLLAMA_KV_CACHE_TYPE" in session.fit_env
                     else "f16 by default",
                     kv=self._kv,
                 )
@@ -464,7 +502,6 @@ class ModelsScreen(Screen[None]):
         row = self.report.row(key)
         bd = row.breakdown
         on_gpu = bool(self.report.budgets)
-        app = self.gemma_app
         lines = [
             Content.from_markup(
                 "[b]$label[/b] at $ctx context, $kv KV cache: weights $weights + KV cache $kvb "
@@ -490,15 +527,31 @@ class ModelsScreen(Screen[None]):
         """Say, above the table, what Enter does on the selected row (pull: how much)."""
         action = self.query_one("#action", Static)
         action.set_class(False, "-pull")
+        status = self.host.launch_status
+        if status is not None:
+            action.update(Content.from_markup("[$accent b]⧗[/] $status", status=status))
+            return
         if key is None:
             action.update("")
             return
         row = self.report.row(key)
-        installed = self.gemma_app.installed
+        session = self.session
+        installed = self.host.installed
+        served = session.served
         if row.verdict == "none":
             text = Content.from_markup(
                 "[$error b]$label does not fit here[/]: Enter only explains why.",
                 label=row.variant.label,
+            )
+        elif key == GGUF_KEY:
+            text = self._file_action(row.variant.tag.removeprefix("gguf:"))
+        elif served is not None:
+            text = Content.from_markup(
+                "[b]$label[/b]: $engine serves one model ([b]$model[/b]); pulling and "
+                "switching models need Ollama (--host URL of an Ollama server).",
+                label=row.variant.label,
+                engine=session.engine_name,
+                model=served.model,
             )
         elif installed is None:
             text = Content.from_markup(
@@ -521,6 +574,25 @@ class ModelsScreen(Screen[None]):
                 size=format_decimal_bytes(row.variant.blob_bytes),
             )
         action.update(text)
+
+    def _file_action(self, name: str) -> Content:
+        """What Enter does on the GGUF row."""
+        session = self.session
+        if session.served is not None and (session.gguf is None or session.launched is not None):
+            return Content.from_markup(
+                "[$success b]✓ $engine is serving $name[/]: Enter opens the chat with it.",
+                engine=session.engine_name,
+                name=name,
+            )
+        if session.gguf is None:
+            return Content.from_markup("[b]$name[/b]: the file the engine serves.", name=name)
+        return Content.from_markup(
+            "[$accent b]$name[/]: Enter starts llama-server on it with this plan "
+            "($ctx context, $kv KV cache) and opens the chat.",
+            name=name,
+            ctx=format_ctx(self._ctx),
+            kv=self._kv,
+        )
 
     # ------------------------------------------------------------------ events
 
@@ -551,10 +623,12 @@ class ModelsScreen(Screen[None]):
     # ------------------------------------------------------------------ actions
 
     def use_variant(self, key: str) -> None:
-        """Use the variant ``key`` at the selected context: open the chat, or pull it first."""
-        app = self.gemma_app
+        """Use the variant ``key`` at the selected context: open the chat, or pull it
+        first; on the ``--gguf`` row, start llama-server on the file."""
+        app, host, session = self.app, self.host, self.session
         row = self.report.row(key)
         tag = row.variant.tag
+        served = session.served
         if row.verdict == "none":
             app.notify(
                 f"{row.variant.label} does not fit on this machine at "
@@ -565,17 +639,34 @@ class ModelsScreen(Screen[None]):
                 markup=False,
             )
             return
-        if app.installed is None:
+        if key == GGUF_KEY:
+            if session.gguf is not None and (served is None or session.launched is None):
+                host.serve_gguf(self._ctx, self._kv)
+            elif served is not None:
+                host.open_chat(served.model, served.n_ctx or self._ctx)
+            return
+        if served is not None:
             app.notify(
-                f"Ollama is not running at {app.client.host}, so {tag} can be neither checked nor "
-                "pulled. Start it with `ollama serve`, press r, then choose again.",
-                title="Ollama is not running",
+                f"{session.describe_engine()} serves one model, {served.model}: it cannot "
+                f"pull or switch to {tag}. That needs Ollama: start gemmatui with --host "
+                "URL of an Ollama server.",
+                title=f"{session.engine_name} serves one model",
                 severity="warning",
                 markup=False,
             )
             return
-        if tag in app.installed:
-            app.use_model(tag, self._ctx, self._kv)
+        if host.installed is None:
+            app.notify(
+                f"{session.engine_name} is not running at {session.host}, so {tag} can be "
+                "neither checked nor pulled. Start it with `ollama serve`, press r, then "
+                "choose again.",
+                title=f"{session.engine_name} is not running",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if tag in host.installed:
+            host.use_model(tag, self._ctx, self._kv)
             return
         app.push_screen(
             PullScreen(tag, size_bytes=row.variant.blob_bytes),
@@ -583,10 +674,10 @@ class ModelsScreen(Screen[None]):
         )
 
     def _pulled(self, tag: str, ctx: int, kv: str, pulled: bool | None) -> None:
-        app = self.gemma_app
-        app.check_ollama()
+        host = self.host
+        host.check_engine()
         if pulled:
-            app.use_model(tag, ctx, kv)
+            host.use_model(tag, ctx, kv)
 
     def action_context(self, step: int) -> None:
         """Select the next shorter (``-1``) or longer (``1``) context."""

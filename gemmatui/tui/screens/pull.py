@@ -9,7 +9,7 @@ the screen dismisses itself with ``True``.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, ClassVar, Literal, cast
+from typing import ClassVar, Literal
 
 from textual import work
 from textual.app import ComposeResult
@@ -25,9 +25,7 @@ from gemmatui.core.errors import OllamaError, OllamaTimeout, OllamaUnavailable
 from gemmatui.core.types import PullProgress
 from gemmatui.core.units import format_decimal_bytes, format_duration
 from gemmatui.tui.screens.dialogs import ConfirmDialog
-
-if TYPE_CHECKING:
-    from gemmatui.tui.app import GemmaApp
+from gemmatui.tui.session import Session, SessionApp, host_of, session_of
 
 #: Seconds of progress the download rate is averaged over.
 RATE_WINDOW = 10.0
@@ -198,8 +196,14 @@ class PullScreen(Screen[bool]):
         self._message = Static(id="pull-message")
 
     @property
-    def gemma_app(self) -> GemmaApp:
-        return cast("GemmaApp", self.app)
+    def session(self) -> Session:
+        """The app's services (the engine pulls)."""
+        return session_of(self)
+
+    @property
+    def host(self) -> SessionApp:
+        """The app, as the screens see it."""
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -237,9 +241,9 @@ class PullScreen(Screen[bool]):
 
     @work(exclusive=True, group="pull")
     async def _pull(self) -> None:
-        app = self.gemma_app
+        app, host, session = self.app, self.host, self.session
         try:
-            async for progress in app.client.pull(self.tag):
+            async for progress in session.engine.pull(self.tag):
                 await self._show(progress)
         except OllamaError as err:
             self.state = "failed"
@@ -247,13 +251,13 @@ class PullScreen(Screen[bool]):
             if "connection to ollama dropped" in str(err).lower():
                 # A pull can break off while the server runs on: ask before saying
                 # to restart it.
-                server_up = await app.client.is_running()
+                server_up = await session.engine.is_running()
             self._set_message(
                 describe_pull_error(
-                    err, self.tag, app.client.host, self.size_bytes, server_up=server_up
+                    err, self.tag, session.host, self.size_bytes, server_up=server_up
                 )
             )
-            app.check_ollama()  # if Ollama itself went away, the banner and auto-retry follow
+            host.check_engine()  # if Ollama went away, the banner and auto-retry follow
             return
         self.state = "done"
         app.notify(f"{self.tag} is installed.", title="Pull complete", markup=False)
@@ -284,7 +288,7 @@ class PullScreen(Screen[bool]):
         parts = [f"{format_decimal_bytes(done)} of {format_decimal_bytes(total)}"]
         if not live:
             return parts[0]
-        now = self.gemma_app.clock()
+        now = self.session.clock()
         self._samples.append((now, done))
         while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW:
             self._samples.popleft()

@@ -14,7 +14,7 @@ model reads back and what the history holds); only what is displayed is sanitise
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from textual.app import ComposeResult
@@ -25,8 +25,11 @@ from textual.reactive import reactive, var
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
+from gemmatui.core.images import Attachment
+from gemmatui.core.storage import StoredImage
 from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats
+from gemmatui.tui.widgets.attachments import ImageBlock
 
 ReplyStatus = Literal["streaming", "complete", "partial", "error"]
 
@@ -165,6 +168,8 @@ class UserMessage(MessageBlock):
     Args:
         text: The prompt, raw (kept in :attr:`text`).
         message_id: Its id in the store.
+        images: The images sent with it, each drawn under the text (inline or as a
+            card: :class:`~gemmatui.tui.widgets.attachments.ImageBlock`).
     """
 
     DEFAULT_CSS = """
@@ -174,13 +179,29 @@ class UserMessage(MessageBlock):
     }
     """
 
-    def __init__(self, text: str, *, message_id: int | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        *,
+        message_id: int | None = None,
+        images: Sequence[Attachment | StoredImage] = (),
+    ) -> None:
         super().__init__(message_id=message_id)
         self.text = text
+        #: The images sent with it, in order: bytes (:class:`Attachment`), or only their
+        #: description (:class:`StoredImage`) when the file is missing from the data dir.
+        self.images = tuple(images)
+
+    @property
+    def attachments(self) -> list[Attachment]:
+        """The images that can be sent again with the history (the ones not missing)."""
+        return [image for image in self.images if isinstance(image, Attachment)]
 
     def compose(self) -> ComposeResult:
         yield Static("You", classes="header", markup=False)
         yield Static(sanitize(self.text), classes="body", markup=False)
+        for image in self.images:
+            yield ImageBlock(image)
 
 
 def header_variants(model: str, stats: ChatStats | None) -> list[Content]:

@@ -1,10 +1,16 @@
 """Plan against reality: the fit's predicted bytes beside what was measured.
 
-Three measurements, each with its error against the plan, ``(actual - predicted) /
+Measurements, each with its error against the plan, ``(actual - predicted) /
 predicted``: the model's GPU part and whole size as Ollama reports them
-(``/api/ps``), and the change in NVML's used memory since before the model loaded.
-The plan counts weights + KV cache + compute buffers (the fit's margin is headroom
-kept free, not memory the runner takes).
+(``/api/ps``); for a llama-server the app started itself, llama.cpp's own
+allocations from its log (weights, KV cache, compute; the total with the output
+buffer); and the change in NVML's used memory since before the model loaded. The plan
+counts weights + KV cache + compute buffers (the fit's margin is headroom kept free,
+not memory the runner takes).
+
+What the panel knows of the engine (:class:`~gemmatui.tui.session.EngineFacts`) is set
+once by the chat (:attr:`PlanPanel.facts`): a llama-server reports no memory over HTTP,
+so without its log only the plan and NVML are shown.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from textual.widgets import Static
 from gemmatui.core.fit import VariantFit
 from gemmatui.core.types import RunningModel
 from gemmatui.core.units import format_bytes, format_ctx
+from gemmatui.tui.session import EngineFacts
 from gemmatui.tui.widgets.panel import Panel, show_content
 
 LABEL_WIDTH = 14
@@ -62,6 +69,8 @@ class PlanPanel(Panel):
         super().__init__("Plan vs reality", id=id)
         self.fit: VariantFit | None = None
         self.measured = Measured()
+        #: The engine's side: whose figures, and llama.cpp's log when the app started it.
+        self.facts = EngineFacts()
 
     def compose(self) -> ComposeResult:
         yield Static(id="plan-body", markup=False)
@@ -80,11 +89,9 @@ class PlanPanel(Panel):
         show_content(self.query_one("#plan-body", Static), self._body())
 
     def _body(self) -> Content:
-        fit, m = self.fit, self.measured
+        fit, m, facts = self.fit, self.measured, self.facts
         if fit is None:
-            return Content.styled(
-                "No plan for this model: it is not in the Gemma 3 QAT catalogue", "$text-muted"
-            )
+            return Content.styled(facts.no_plan, "$text-muted")
         predicted = fit.breakdown.allocated
         bd = fit.breakdown
         lines = [
@@ -98,13 +105,35 @@ class PlanPanel(Panel):
                 )
             ),
         ]
+        log = facts.actual
+        if log:
+            # llama.cpp's own allocations: the total (with the output buffer) and each part.
+            total = log.weights + log.kv + log.compute + log.output
+            lines.append(_row("llama.cpp log", total, predicted))
+            lines.extend(
+                _row(f"  {label}", actual, planned)
+                for label, actual, planned in (
+                    ("weights", log.weights, bd.weights),
+                    ("KV cache", log.kv, bd.kv),
+                    ("compute", log.compute, bd.compute),
+                )
+            )
         rm = m.running
         if rm is None:
             lines.append(Content.styled("Measured once the model is loaded", "$text-muted"))
             return Content("\n").join(lines)
-        if rm.size_vram_bytes:
-            lines.append(_row("Ollama on GPU", rm.size_vram_bytes, predicted))
-        lines.append(_row("Ollama total", rm.size_bytes, predicted))
+        if facts.reports_memory:
+            if rm.size_vram_bytes:
+                lines.append(_row("Ollama on GPU", rm.size_vram_bytes, predicted))
+            lines.append(_row("Ollama total", rm.size_bytes, predicted))
+        elif not log:
+            lines.append(
+                Content.styled(
+                    f"{facts.name} does not report its memory over HTTP (its log does: "
+                    "start it from gemmatui with --gguf)",
+                    "$text-muted",
+                )
+            )
         if m.nvml_delta is None:
             lines.append(
                 Content.assemble("NVML change".ljust(LABEL_WIDTH), (m.nvml_note, "$text-muted"))

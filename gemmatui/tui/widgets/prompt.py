@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import events
+from textual.message import Message
 from textual.widgets import TextArea
 
 from gemmatui.core.text import sanitize
 from gemmatui.tui.messages import PromptSubmitted
+from gemmatui.tui.widgets.attachments import pasted_paths
 
 #: Keys that insert a newline. Many terminals send Shift+Enter as plain Enter; Ctrl+J
 #: (a line feed) reaches the app in every terminal, so it is the one documented.
@@ -20,7 +24,23 @@ class PromptInput(TextArea):
     the text, sanitised (a pasted document may carry terminal control sequences,
     which the box would otherwise draw raw). The prompt keeps its text after Enter;
     the screen clears it once the message is on its way.
+
+    A paste that is nothing but the paths of existing image files (what a terminal
+    pastes when files are dropped on it: quoted, with escaped spaces, or ``file://``
+    URIs) is not inserted: the prompt posts :class:`ImagesPasted` and the screen
+    attaches them.
     """
+
+    class ImagesPasted(Message):
+        """Paths of image files were pasted (or dropped) into the prompt.
+
+        Attributes:
+            paths: The files, in the order pasted.
+        """
+
+        def __init__(self, paths: list[Path]) -> None:
+            super().__init__()
+            self.paths = paths
 
     DEFAULT_CSS = """
     PromptInput {
@@ -59,6 +79,11 @@ class PromptInput(TextArea):
         event.stop()
         event.prevent_default()  # TextArea's own handler would insert the raw text
         if self.read_only:
+            return
+        paths = pasted_paths(event.text)
+        if paths:
+            self.post_message(PromptInput.ImagesPasted(paths))
+            self.focus()
             return
         start, end = self.selection
         result = self.replace(sanitize(event.text), start, end, maintain_selection_offset=False)

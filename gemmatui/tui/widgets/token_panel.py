@@ -134,7 +134,12 @@ class TokenPanel(Panel):
         self.tokens += 1
 
     def reply_finished(
-        self, stats: ChatStats | None, *, added_chars: int = 0, status: str = "complete"
+        self,
+        stats: ChatStats | None,
+        *,
+        added_chars: int = 0,
+        status: str = "complete",
+        added_tokens: int = 0,
     ) -> None:
         """The reply ended; ``stats`` is Ollama's final chunk (``None`` when cut off).
 
@@ -142,7 +147,9 @@ class TokenPanel(Panel):
         the model with the next request, so the gauge adds an estimate for
         ``added_chars``: the new user message and the part of the reply that arrived;
         the live line says how it ended (``status``: ``"partial"`` when stopped,
-        ``"error"`` when cut off) with what was counted.
+        ``"error"`` when cut off) with what was counted. ``added_tokens``: tokens known
+        without the text, estimated the same way (the new message's images: Ollama's
+        figures count them, 256 each, in ``prompt_eval_count``).
         """
         self.unfinished = None if stats is not None else (status, self.tokens, self.live_rate)
         self.streaming = False
@@ -150,15 +157,18 @@ class TokenPanel(Panel):
             self._redraw.pause()
         if stats is not None:
             self._record(stats)
-        elif added_chars > 0:
-            self._estimate(added_chars)
+        elif added_chars > 0 or added_tokens > 0:
+            self._estimate(added_chars, added_tokens)
         self._paint()
 
-    def show_history(self, replies: Iterable[ChatStats], *, added_chars: int = 0) -> None:
+    def show_history(
+        self, replies: Iterable[ChatStats], *, added_chars: int = 0, added_tokens: int = 0
+    ) -> None:
         """Fill the panel from a restored conversation's replies (oldest first).
 
         ``added_chars``: text after the last reply with figures (stopped replies, unsent
-        messages), counted as an estimate.
+        messages), counted as an estimate; ``added_tokens``: tokens of theirs known
+        without the text (their images).
         """
         self.rates.clear()
         self.last = None
@@ -167,8 +177,8 @@ class TokenPanel(Panel):
         self.unfinished = None
         for stats in replies:
             self._record(stats)
-        if added_chars > 0:
-            self._estimate(added_chars)
+        if added_chars > 0 or added_tokens > 0:
+            self._estimate(added_chars, added_tokens)
         self._paint()
 
     def _record(self, stats: ChatStats) -> None:
@@ -178,8 +188,8 @@ class TokenPanel(Panel):
         self.context = context_used(stats)
         self.estimated = False
 
-    def _estimate(self, chars: int) -> None:
-        self.context += estimate_tokens(chars)
+    def _estimate(self, chars: int, tokens: int = 0) -> None:
+        self.context += estimate_tokens(chars) + tokens
         self.estimated = True
 
     # ------------------------------------------------------------------ drawing
