@@ -29,7 +29,7 @@ def _value(value: Any, type_id: int | None = None) -> tuple[int, bytes]:
     if isinstance(value, str):
         return STRING, _string(value)
     if isinstance(value, list):
-        item_type, _ = _value(value[0]) if value else (U32, b"")
+        item_type = (ARRAY if isinstance(value[0], list) else _value(value[0])[0]) if value else U32
         body = b"".join(_value(v)[1] for v in value)
         return ARRAY, struct.pack("<IQ", item_type, len(value)) + body
     raise TypeError(value)

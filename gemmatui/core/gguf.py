@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gemmatui.core.errors import UsageError
+from gemmatui.core.text import sanitize_line
 
 if TYPE_CHECKING:
     from gemmatui.core.catalog import Variant
@@ -49,6 +50,7 @@ _KEEP_ARRAY = 64
 _MAX_TENSORS = 1_000_000
 _MAX_KEYS = 1_000_000
 _MAX_DIMS = 8
+_MAX_NESTING = 8  # arrays of arrays (a crafted header could nest them without end)
 
 # GGUF metadata value types -> struct format of a scalar (None: string / array).
 _SCALARS = {
@@ -227,7 +229,9 @@ class _Reader:
             raise GgufError(
                 f"{self.path} is cut short or corrupt: its GGUF header ends at byte {self.size}"
             ) from None
-        except (UnicodeDecodeError, struct.error, OverflowError, ValueError, MemoryError):
+        except (
+            UnicodeDecodeError, struct.error, OverflowError, ValueError, MemoryError, RecursionError
+        ):
             raise GgufError(f"{self.path} has a corrupt GGUF header") from None
 
     def _need(self, n: int) -> None:
@@ -273,7 +277,9 @@ class _Reader:
         self.pos += width
         return value
 
-    def value(self, type_id: int, key: str, lengths: dict[str, int]) -> Any:
+    def value(self, type_id: int, key: str, lengths: dict[str, int], depth: int = 0) -> Any:
+        if depth > _MAX_NESTING:
+            raise GgufError(f"{self.path} has a corrupt GGUF header (arrays nested too deep)")
         if type_id == _STRING:
             return self.string()
         if type_id != _ARRAY:
@@ -290,9 +296,9 @@ class _Reader:
                 self.pos += width * count
             else:  # arrays of arrays: walk them
                 for _ in range(count):
-                    self.value(item_type, key, {})
+                    self.value(item_type, key, {}, depth + 1)
             return count
-        return [self.value(item_type, key, {}) for _ in range(count)]
+        return [self.value(item_type, key, {}, depth + 1) for _ in range(count)]
 
     def _read(self) -> GgufFile:
         self.pos = 4
@@ -449,8 +455,9 @@ def variant_from_gguf(
     variant = Variant(
         key="gguf",
         tag=f"gguf:{model.path.name}",
-        label=name if isinstance(name, str) and name else model.path.name,
-        params=size_label if isinstance(size_label, str) and size_label else "?",
+        # Header text is untrusted (GGUFs come from anywhere): shown as one clean line.
+        label=(sanitize_line(name, 80) if isinstance(name, str) else "") or model.path.name,
+        params=(sanitize_line(size_label, 20) if isinstance(size_label, str) else "") or "?",
         arch=arch,
         blob_bytes=model.tensor_bytes - inline_vision + vision_bytes,
         blob_source=f"GGUF tensors of {model.path.name}{projector_note}",

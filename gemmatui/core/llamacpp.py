@@ -501,21 +501,30 @@ def _props(data: Any, models: Any, engine: str = _NAME) -> ServerProps:
     rows = models.get("data") if isinstance(models, dict) else None
     if isinstance(rows, list) and rows and isinstance(rows[0], dict):
         model_id = str(rows[0].get("id") or "")
-        meta = rows[0].get("meta") or {}
-    path = str(data.get("model_path") or "")
-    alias = str(data.get("model_alias") or "")
+        found = rows[0].get("meta")
+        meta = found if isinstance(found, dict) else {}
+    # Everything a server says is untrusted text: one sanitised line each.
+    path = sanitize_line(str(data.get("model_path") or ""), 1000)
+    alias = sanitize_line(str(data.get("model_alias") or ""), 200)
+    model_id = sanitize_line(model_id, 200)
     name = next((n for n in (alias, model_id) if n and n != "-"), "") or path.rsplit("/", 1)[-1]
     modalities = data.get("modalities") or {}
+    slots = data.get("total_slots")
+
+    def positive(value: Any) -> int | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        return value if ok else None
+
     return ServerProps(
         model=name or "model",
         model_path=path,
-        n_ctx=int(n_ctx) if isinstance(n_ctx, int) and n_ctx > 0 else 0,
-        n_ctx_train=meta.get("n_ctx_train") if isinstance(meta.get("n_ctx_train"), int) else None,
-        total_slots=int(data.get("total_slots") or 1),
+        n_ctx=positive(n_ctx) or 0,
+        n_ctx_train=positive(meta.get("n_ctx_train")),
+        total_slots=positive(slots) or 1,
         vision=bool(isinstance(modalities, dict) and modalities.get("vision")),
         has_template=bool(data.get("chat_template")),
-        build=str(data.get("build_info") or "unknown build"),
-        size_bytes=meta.get("size") if isinstance(meta.get("size"), int) else None,
+        build=sanitize_line(str(data.get("build_info") or ""), 40) or "unknown build",
+        size_bytes=positive(meta.get("size")),
     )
 
 

@@ -55,6 +55,7 @@ Nothing here imports Textual; the TUI and the tests use the same API.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -365,7 +366,14 @@ class ConversationStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (disk full) leaves the transaction open on this
+                # connection: end it, or every later write would fail to begin.
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
 
     def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock, _friendly(self.path):

@@ -522,9 +522,10 @@ class Session:
             program_name,
         )
 
-        await self.stop_engine()
+        # Plan and find the program first: a refusal leaves a running server alone.
         row, settings = self.launch_plan(num_ctx, kv_type)
         program = find_program()
+        await self.stop_engine()
         try:
             port = free_port(DEFAULT_BIND, DEFAULT_PORT)
         except PortInUse:

@@ -246,3 +246,23 @@ def test_serves_defaults_are_the_launchers() -> None:
     from gemmatui.commands import serve
 
     assert (serve.DEFAULT_PORT, serve.DEFAULT_BIND) == (launch.DEFAULT_PORT, launch.DEFAULT_BIND)
+
+
+def test_llama_server_props_are_sanitised_and_malformed_values_tolerated() -> None:
+    """/props comes from whatever answers at the host: escape codes never pass, odd
+    types never crash (a number given as text, a meta that is not an object)."""
+    from gemmatui.core.llamacpp import _props
+
+    props = _props(
+        {
+            "model_alias": "evil\x1b]0;PWNED\x07\x1b[31mred",
+            "build_info": "b1\x1b[2J",
+            "total_slots": "x",
+            "model_path": "/m/\x9b2Jmodel.gguf",
+            "default_generation_settings": {"n_ctx": -5},
+        },
+        {"data": [{"id": "-", "meta": "not an object"}]},
+    )
+    assert props.model == "evilred" and props.build == "b1"
+    assert props.total_slots == 1 and props.n_ctx == 0 and props.n_ctx_train is None
+    assert "\x1b" not in props.model_path and "\x9b" not in props.model_path

@@ -163,3 +163,21 @@ def test_the_real_gemma3_270m() -> None:
     v = variant_from_gguf(model_path())
     assert (v.arch.layers, v.arch.global_layers, v.arch.window, v.arch.vocab) == (18, 3, 512, 262144)
     assert v.blob_bytes == g.tensor_bytes == 246_587_904  # llama.cpp: 235.16 MiB model buffer
+
+
+def test_deeply_nested_arrays_are_a_corrupt_header_not_a_crash(tmp_path: Path) -> None:
+    nested: object = [1]
+    for _ in range(40):
+        nested = [nested]
+    meta = gemma3_metadata(**{"general.tags": nested})
+    with pytest.raises(GgufError, match="nested too deep"):
+        read_gguf(write(tmp_path / "deep.gguf", gguf_bytes(meta, gemma3_tensors())))
+
+
+def test_header_text_is_shown_sanitised(tmp_path: Path) -> None:
+    """A GGUF's name comes from whoever made the file: never drawn raw."""
+    meta = gemma3_metadata(
+        **{"general.name": "Evil\x1b]0;PWNED\x07\x1b[2J", "general.size_label": "1B\x9b2J"}
+    )
+    v = variant_from_gguf(write(tmp_path / "m.gguf", gguf_bytes(meta, gemma3_tensors())))
+    assert (v.label, v.params) == ("Evil", "1B")
