@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from gemmatui.core.config import ENGINE_CHOICES, parse_engine
 from gemmatui.core.errors import OllamaError, OllamaUnavailable, UsageError
-from gemmatui.core.text import sanitize_line
+from gemmatui.core.text import error_text, sanitize_line
 
 __all__ = [
     "DEFAULT_HOSTS",
@@ -80,18 +80,10 @@ async def detect(host: str, *, timeout: float = 3.0) -> Detected:
     """
     import httpx
 
-    from gemmatui.core.hosts import is_local
+    from gemmatui.core.hosts import http_options
 
-    import ssl
-
-    # Plain http needs no certificates: a bare context is far cheaper to build than
-    # httpx's default one (which loads the system's CA store).
-    verify: ssl.SSLContext | bool = (
-        True if host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    )
-    async with httpx.AsyncClient(
-        base_url=host, timeout=httpx.Timeout(timeout), trust_env=not is_local(host), verify=verify
-    ) as client:
+    options = http_options(host, read_timeout=timeout, connect_timeout=timeout)
+    async with httpx.AsyncClient(base_url=host, **options) as client:
         try:
             version = await client.get("/api/version")
         except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError):
@@ -171,8 +163,6 @@ def _json(response: Any) -> Any:
 
 def _answer(response: Any, path: str) -> str:
     """``404 to /api/version: File Not Found`` — what a server said, in one short line."""
-    from gemmatui.core.llamacpp import error_text
-
     body = response.text or ""
     text = error_text(body) if body.strip() else "an empty body"
     if len(text) > 80:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gemmatui.core.errors import UsageError
@@ -199,3 +199,26 @@ def is_local(url: str) -> bool:
     import socket
 
     return host == socket.gethostname().lower()
+
+
+def http_options(host: str, *, read_timeout: float, connect_timeout: float) -> dict[str, Any]:
+    """The ``httpx`` client settings every gemmatui client of ``host`` uses.
+
+    Explicit timeouts (connecting fails fast, a read may wait for a model load); like
+    Ollama's own CLI, no HTTP proxy from the environment for a loopback host; and for a
+    plain-http host a TLS context that trusts no certificate, because httpx otherwise
+    loads the CA bundle for every client it creates (about 50 ms on a slow machine)
+    for a host that never uses TLS (a redirect to https then fails, never passes).
+    """
+    import ssl
+
+    import httpx
+
+    verify: ssl.SSLContext | bool = (
+        True if host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    )
+    return {
+        "timeout": httpx.Timeout(read_timeout, connect=connect_timeout),
+        "trust_env": not is_local(host),
+        "verify": verify,
+    }

@@ -42,8 +42,8 @@ from gemmatui.core.errors import (
     OllamaUnavailable,
     UsageError,
 )
-from gemmatui.core.hosts import is_local
-from gemmatui.core.text import sanitize_line
+from gemmatui.core.hosts import http_options
+from gemmatui.core.text import error_text, sanitize_line
 from gemmatui.core.types import ChatChunk, ChatStats, InstalledModel, PullProgress, RunningModel
 
 DEFAULT_CONNECT_TIMEOUT = 3.0
@@ -120,21 +120,13 @@ class LlamaServerClient:
         return self._client
 
     def _make(self) -> Any:
-        import ssl
-
         import httpx
 
-        verify: ssl.SSLContext | bool = (
-            True if self.host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        )
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        return httpx.AsyncClient(
-            base_url=self.host,
-            timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
-            trust_env=not is_local(self.host),
-            verify=verify,
-            headers=headers,
+        options = http_options(
+            self.host, read_timeout=self.read_timeout, connect_timeout=self.connect_timeout
         )
+        return httpx.AsyncClient(base_url=self.host, headers=headers, **options)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -166,7 +158,7 @@ class LlamaServerClient:
         if response.status_code >= 400:
             raise OllamaHTTPError(
                 response.status_code,
-                error_text(response.text),
+                error_text(response.text) or "no message",
                 hint=f"{self.host}{path}",
                 engine=self.name,
             )
@@ -331,7 +323,7 @@ class LlamaServerClient:
                 if response.status_code >= 400:
                     text = (await response.aread()).decode("utf-8", "replace")
                     raise OllamaHTTPError(
-                        response.status_code, error_text(text), engine=self.name
+                        response.status_code, error_text(text) or "no message", engine=self.name
                     )
                 async for line in response.aiter_lines():
                     event = _sse_data(line)
@@ -463,32 +455,6 @@ def _sse_data(line: str) -> str | None:
     if line.startswith("error:"):  # llama-server's own error event
         return json.dumps({"error": line[6:].strip()})
     return None
-
-
-def error_text(body: str) -> str:
-    """The message in an error answer: ``{"error": "..."}`` (Ollama),
-    ``{"error": {"message": ...}}`` (llama-server, OpenAI), or the body itself; one
-    sanitised line.
-
-    >>> error_text('{"error":{"message":"File Not Found","type":"not_found_error","code":404}}')
-    'File Not Found'
-    >>> error_text('{"error": "model \\\\u001b[2J not found"}')
-    'model not found'
-    """
-    text = body
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error", data.get("message"))
-        if isinstance(error, dict):
-            error = error.get("message") or error.get("type") or error
-        if isinstance(error, str):
-            text = error
-        elif error is not None:
-            text = json.dumps(error)
-    return sanitize_line(text) or "(no message)"
 
 
 def _props(data: Any, models: Any, engine: str = _NAME) -> ServerProps:

@@ -60,8 +60,8 @@ from gemmatui.core.errors import (
     OllamaUnavailable,
     UsageError,
 )
-from gemmatui.core.hosts import is_local, parse_host
-from gemmatui.core.text import sanitize_line
+from gemmatui.core.hosts import http_options, parse_host
+from gemmatui.core.text import error_message, error_text, sanitize_line
 from gemmatui.core.types import (
     ChatChunk,
     ChatStats,
@@ -116,9 +116,6 @@ class OllamaClient:
         self.host = host.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        # Like Ollama's own CLI, never send loopback traffic through an HTTP proxy
-        # taken from the environment.
-        self._trust_env = not is_local(self.host)
         # The official client (ollama, pydantic) and httpx cost a few hundred ms to
         # import: they are created on the first request, so an app paints first.
         self._client: Any = None
@@ -128,21 +125,9 @@ class OllamaClient:
 
     def _settings(self) -> dict[str, Any]:
         """Timeout, proxy and TLS settings shared by both underlying clients."""
-        import ssl
-
-        import httpx
-
-        # httpx loads the CA bundle for every client it creates (about 50 ms on a slow
-        # machine), even for a plain-http host that never uses TLS. Such a host gets a
-        # context that trusts no certificate: a redirect to https would fail, not pass.
-        verify: ssl.SSLContext | bool = (
-            True if self.host.startswith("https://") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return http_options(
+            self.host, read_timeout=self.read_timeout, connect_timeout=self.connect_timeout
         )
-        return {
-            "timeout": httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
-            "trust_env": self._trust_env,
-            "verify": verify,
-        }
 
     async def _official(self) -> Any:
         """The official ``ollama.AsyncClient``, created on first use.
@@ -213,7 +198,7 @@ class OllamaClient:
         except Exception as exc:
             raise self._translate(exc) from exc
         if response.status_code >= 400:
-            raise _status_error(response.status_code, _error_text(response.text), model=None)
+            raise _status_error(response.status_code, error_text(response.text), model=None)
         return response
 
     async def _get_json(self, path: str) -> Any:
@@ -516,7 +501,7 @@ class OllamaClient:
         # this is not one (and importing it here would stall an event loop).
         ollama = sys.modules.get("ollama")
         if ollama is not None and isinstance(exc, ollama.ResponseError):
-            message = _error_message(exc.error)
+            message = error_message(exc.error)
             if exc.status_code == -1:  # an {"error": ...} line inside the stream
                 if pulling:
                     return OllamaPullError(model or "", _pull_message(model or "", message))
@@ -740,48 +725,6 @@ def _check_encodable(payload: Any) -> None:
         raise UsageError(
             "cannot send the request to Ollama: a number in it is NaN or infinite"
         ) from None
-
-
-def _error_text(body: str) -> str:
-    """The message of an error answer, sanitised to one line.
-
-    Ollama's ``{"error": "..."}``, an OpenAI-style error object (llama-server's
-    ``{"error": {"message": ...}}``), or the body itself (plain-text 404/405 pages).
-
-    >>> _error_text('{"error":{"message":"File Not Found","type":"not_found_error","code":404}}')
-    'File Not Found'
-    >>> _error_text("404 page not found\\n")
-    '404 page not found'
-    """
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return sanitize_line(body)
-    if isinstance(data, dict) and data.get("error"):
-        return _error_message(data["error"])
-    return sanitize_line(body)
-
-
-def _error_message(error: Any) -> str:
-    """The ``error`` of an answer as one safe line: a string as it is, an error object's
-    ``message`` (OpenAI style, as llama-server sends it), anything else as JSON.
-
-    >>> _error_message({"message": "File Not Found", "type": "not_found_error", "code": 404})
-    'File Not Found'
-    >>> _error_message("model 'x' not found\\x1b[2J")
-    "model 'x' not found"
-    """
-    if isinstance(error, dict):
-        for key in ("message", "error", "detail"):
-            value = error.get(key)
-            if isinstance(value, str) and value.strip():
-                return sanitize_line(value)
-    if not isinstance(error, str):
-        try:
-            error = json.dumps(error, ensure_ascii=False)
-        except (TypeError, ValueError):
-            error = repr(error)
-    return sanitize_line(error)
 
 
 def _status_error(status: int, message: str, *, model: str | None) -> OllamaHTTPError:

@@ -35,7 +35,16 @@ where text meets a terminal, a file a person opens or the clipboard, not before 
 
 from __future__ import annotations
 
-__all__ = ["REPLACEMENT", "Sanitizer", "sanitize", "sanitize_line"]
+from typing import Any
+
+__all__ = [
+    "REPLACEMENT",
+    "Sanitizer",
+    "error_message",
+    "error_text",
+    "sanitize",
+    "sanitize_line",
+]
 
 #: What a bidi control or a lone surrogate becomes.
 REPLACEMENT = "\ufffd"
@@ -168,3 +177,52 @@ def sanitize_line(text: str, limit: int = 300) -> str:
     if len(line) > limit:
         line = line[: max(limit - 1, 0)].rstrip() + "…"
     return line
+
+
+# --------------------------------------------------------------------------- server errors
+
+
+def error_text(body: str) -> str:
+    """The message of an error answer, sanitised to one line.
+
+    Ollama's ``{"error": "..."}``, an OpenAI-style error object (llama-server's
+    ``{"error": {"message": ...}}``), or the body itself (plain-text 404/405 pages).
+
+    >>> error_text('{"error":{"message":"File Not Found","type":"not_found_error","code":404}}')
+    'File Not Found'
+    >>> error_text("404 page not found\\n")
+    '404 page not found'
+    """
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return sanitize_line(body)
+    if isinstance(data, dict) and (data.get("error") or data.get("message")):
+        return error_message(data.get("error") or data.get("message"))
+    return sanitize_line(body)
+
+
+def error_message(error: Any) -> str:
+    """The ``error`` of an answer as one safe line: a string as it is, an error object's
+    ``message`` (OpenAI style, as llama-server sends it), anything else as JSON.
+
+    >>> error_message({"message": "File Not Found", "type": "not_found_error", "code": 404})
+    'File Not Found'
+    >>> error_message("model 'x' not found\\x1b[2J")
+    "model 'x' not found"
+    """
+    if isinstance(error, dict):
+        for key in ("message", "error", "detail"):
+            value = error.get(key)
+            if isinstance(value, str) and value.strip():
+                return sanitize_line(value)
+    if not isinstance(error, str):
+        import json
+
+        try:
+            error = json.dumps(error, ensure_ascii=False)
+        except (TypeError, ValueError):
+            error = repr(error)
+    return sanitize_line(error)

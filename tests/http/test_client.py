@@ -28,7 +28,8 @@ from gemmatui.core.errors import (
     OllamaUnavailable,
     UsageError,
 )
-from gemmatui.core.ollama import OllamaClient, _error_text, gemma_installed, parse_parameters
+from gemmatui.core.ollama import OllamaClient, gemma_installed, parse_parameters
+from gemmatui.core.text import error_text as _error_text
 from gemmatui.core.types import ChatChunk, PullProgress
 from tests.fake_ollama import (
     DEFAULT_REPLY,
