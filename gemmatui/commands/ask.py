@@ -56,8 +56,6 @@ stdout with "error" and "exit_code"."""
 MIN_CTX = 256
 #: The largest: what the Gemma 3 models with the longest context (4B, 12B, 27B) read.
 MAX_CTX = 131072
-#: Ollama gives a model that reads images at least this context (``llm/server.go``).
-VISION_MIN_CTX = 2048
 #: Ollama's ``seed`` option is a Go ``int`` (64 bits).
 SEED_RANGE = (-(2**63), 2**63 - 1)
 #: ``--timeout``'s default: long enough for a 27B load from a slow disk.
@@ -494,7 +492,7 @@ def _fitted_ctx(
         say: The user asked for this context (``--ctx`` or the config): say on stderr,
             once, when it is changed. The fit's default is adjusted silently.
     """
-    from gemmatui.core.catalog import find_variant
+    from gemmatui.core.catalog import VISION_MIN_CTX, find_variant
     from gemmatui.core.units import format_ctx
 
     variant = find_variant(model)

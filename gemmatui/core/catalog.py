@@ -69,6 +69,14 @@ class Variant:
             return self.embedding_tensor_bytes
         return self.arch.vocab * self.arch.hidden * 2
 
+    def usable_ctx(self, num_ctx: int) -> int:
+        """The context Ollama runs this model at for ``num_ctx``: capped at the trained
+        length, and at least :data:`VISION_MIN_CTX` for a model that reads images."""
+        ctx = min(num_ctx, self.arch.context_length)
+        if self.arch.vision:
+            ctx = max(ctx, VISION_MIN_CTX)
+        return ctx
+
     @property
     def bytes_read_per_token(self) -> int:
         """Weights one decode step reads: every text weight once (the embedding table
@@ -76,6 +84,8 @@ class Variant:
         return max(1, self.blob_bytes - self.vision_bytes)
 
 
+#: Ollama gives a model that reads images at least this much context (``llm/server.go``).
+VISION_MIN_CTX = 2048
 _VISION_BYTES = 850_000_000  # SigLIP-So400m + projector in F16, about 0.85 GB
 _LIST_SIZES = "rounded `ollama list` size"
 
@@ -243,8 +253,8 @@ def variants_as_installed(
 
 
 def capped_context(model: str, requested: int, variants: tuple[Variant, ...] = VARIANTS) -> int:
-    """The context a chat with ``model`` can use: ``requested``, lowered to the longest
-    context the model reads (its trained maximum) when it is one of the catalogue's.
+    """The context a chat with ``model`` runs at: ``requested`` as Ollama applies it
+    (:meth:`Variant.usable_ctx`) when the model is one of the catalogue's.
 
     ``variants`` gives the maximum as installed (:func:`variants_as_installed`, from
     ``/api/show``) where known; a model outside the catalogue keeps ``requested``.
@@ -257,8 +267,5 @@ def capped_context(model: str, requested: int, variants: tuple[Variant, ...] = V
     found = find_variant(model)
     if found is None:
         return requested
-    limit = next(
-        (v.arch.context_length for v in variants if v.key == found.key),
-        found.arch.context_length,
-    )
-    return min(requested, limit)
+    as_installed = next((v for v in variants if v.key == found.key), found)
+    return as_installed.usable_ctx(requested)

@@ -265,10 +265,7 @@ class Breakdown:
 
 def used_ctx(variant: Variant, num_ctx: int) -> int:
     """Ollama caps num_ctx at the trained length; vision models get at least 2048."""
-    ctx = min(num_ctx, variant.arch.context_length)
-    if variant.arch.vision:
-        ctx = max(ctx, 2048)
-    return ctx
+    return variant.usable_ctx(num_ctx)
 
 
 def kv_cells(variant: Variant, ctx: int, num_parallel: int, ubatch: int) -> tuple[int, int]:
