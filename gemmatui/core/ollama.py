@@ -208,38 +208,26 @@ class OllamaClient:
         except Exception as exc:
             raise self._translate(exc) from exc
 
-    async def _probe(self, path: str) -> Any:
-        """``GET path`` as JSON, for telling what a server is; ``None`` on any failure.
-
-        Reads with the connect timeout: a server that answers at all answers these at once.
-        """
-        client = await self._httpx()
-        import httpx  # loaded by _httpx
-
-        try:
-            response = await client.get(path, timeout=self.connect_timeout)
-            return response.json()
-        except (httpx.HTTPError, ValueError):
-            return None
-
     async def _not_ollama(self, answer: str) -> NotOllama:
         """The error for a server that answered ``/api/version`` not as Ollama does.
 
-        Asks ``/props`` and ``/health`` to name what answered instead: llama.cpp's
-        llama-server answers both (``/health``: ``{"status": "ok"}``; ``/props``: its
-        ``default_generation_settings`` and ``model_path``).
+        Names what answered instead through :func:`gemmatui.core.detect.detect` (the one
+        place that tells llama.cpp's llama-server and OpenAI-compatible servers apart).
 
         Args:
             answer: What the server answered, for the message (``"404 to /api/version:
                 File Not Found"``).
         """
-        props = await self._probe("/props")
-        health = await self._probe("/health")
-        llama_props = isinstance(props, dict) and (
-            "default_generation_settings" in props or "model_path" in props
-        )
-        llama_health = isinstance(health, dict) and health.get("status") == "ok"
-        looks_like = "llama.cpp's llama-server" if llama_props or llama_health else ""
+        from gemmatui.core.detect import detect
+
+        try:
+            found = await detect(self.host, timeout=self.connect_timeout)
+        except OllamaError:
+            found = None
+        looks_like = {
+            "llama-server": "llama.cpp's llama-server",
+            "openai": "an OpenAI-compatible server",
+        }.get(found.kind if found else "", "")
         text = f"the server at {self.host} is not Ollama (it answered {answer})"
         if looks_like:
             text += f"; it looks like {looks_like}"
