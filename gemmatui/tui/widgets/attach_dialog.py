@@ -5,17 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.content import Content
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Input
 
 from gemmatui.core.images import MAX_IMAGE_BYTES
 from gemmatui.core.units import format_bytes
 from gemmatui.tui.widgets.attachments import PathSuggester
+from gemmatui.tui.widgets.edit_dialog import EditTextDialog
 
 
 class PathInput(Input):
@@ -35,82 +31,39 @@ class PathInput(Input):
             self.screen.focus_next()
 
 
-class AttachDialog(ModalScreen[str | None]):
+class AttachDialog(EditTextDialog):
     """Ask for an image file; dismisses with the path as typed, or ``None``.
 
-    The path is checked by the chat screen (which says in one line what is wrong and
-    keeps the prompt's text), not here.
+    The edit dialog with a path field that completes file names. The path is checked by
+    the chat screen (which says in one line what is wrong and keeps the prompt's text),
+    not here.
 
     Args:
         cwd: Where relative paths start (default: the working directory).
     """
 
     DEFAULT_CSS = """
-    AttachDialog {
-        align: center middle;
-        background: $background 60%;
-        &> Vertical {
-            width: 80;
-            max-width: 95%;
-            height: auto;
-            padding: 1 2;
-            background: $surface;
-            border: thick $primary;
-            border-title-color: $text-primary;
-            border-title-style: bold;
-        }
-        & .hint { color: $text-muted; margin: 1 0; }
-        & Horizontal { height: auto; align-horizontal: right; }
-        & Button { margin-left: 2; }
-    }
+    AttachDialog > Vertical { width: 80; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
     def __init__(self, cwd: Path | None = None) -> None:
-        super().__init__()
-        self.cwd = cwd
-
-    def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = Content("Attach an image")
-            yield PathInput(
-                id="attach-path",
-                placeholder="path/to/picture.png",
-                suggester=PathSuggester(self.cwd),
-            )
-            yield Static(
+        super().__init__(
+            "Attach an image",
+            "",
+            hint=(
                 f"PNG, JPEG, WebP or GIF, up to {format_bytes(MAX_IMAGE_BYTES)}. Tab or → "
                 "completes the name; Enter attaches, Esc cancels. You can also paste or drop "
-                "a file's path into the prompt.",
-                classes="hint",
-                markup=False,
-            )
-            with Horizontal():
-                yield Button("Cancel", id="cancel")
-                yield Button("Attach", id="attach", variant="primary")
+                "a file's path into the prompt."
+            ),
+            save_label="Attach",
+        )
+        self.cwd = cwd
 
-    def on_mount(self) -> None:
-        self.query_one(PathInput).focus()
+    def editor(self) -> PathInput:
+        return PathInput(
+            id="edit-text", placeholder="path/to/picture.png", suggester=PathSuggester(self.cwd)
+        )
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_attach()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "attach":
-            self.action_attach()
-        else:
-            self.action_cancel()
-
-    def action_attach(self) -> None:
+    def action_save(self) -> None:
         """Close with the path typed (nothing typed: like Esc)."""
-        value = self.query_one(PathInput).value.strip()
-        self.dismiss(value or None)
-
-    def action_cancel(self) -> None:
-        """Close without attaching."""
-        self.dismiss(None)
+        self.dismiss(self.value.strip() or None)

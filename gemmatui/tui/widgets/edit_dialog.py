@@ -26,6 +26,10 @@ class EditTextDialog(ModalScreen[str | None]):
         text: The current value.
         hint: One line under the editor saying what the value does.
         multiline: Edit in a TextArea instead of an Input.
+        save_label: The confirming button's word.
+
+    A subclass may give another one-line editor (:meth:`editor`); it must be an ``Input``
+    with the id ``edit-text``.
     """
 
     DEFAULT_CSS = """
@@ -54,25 +58,37 @@ class EditTextDialog(ModalScreen[str | None]):
         Binding("ctrl+s", "save", "Save", priority=True),
     ]
 
-    def __init__(self, title: str, text: str, *, hint: str = "", multiline: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        text: str,
+        *,
+        hint: str = "",
+        multiline: bool = False,
+        save_label: str = "Save",
+    ) -> None:
         super().__init__()
         self._title = title
         # Prefilled from the history (a title, a system prompt): never drawn raw.
         self._text = sanitize(text)
         self._hint = hint
         self._multiline = multiline
+        self._save_label = save_label
+
+    def editor(self) -> Input | TextArea:
+        """The editing widget (id ``edit-text``), prefilled with the text."""
+        if self._multiline:
+            return TextArea(self._text, id="edit-text", soft_wrap=True, tab_behavior="focus")
+        return Input(self._text, id="edit-text", select_on_focus=True)
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = Content(self._title)
-            if self._multiline:
-                yield TextArea(self._text, id="edit-text", soft_wrap=True, tab_behavior="focus")
-            else:
-                yield Input(self._text, id="edit-text", select_on_focus=True)
+            yield self.editor()
             yield Static(self._hint, classes="hint", markup=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel")
-                yield Button("Save", id="save", variant="primary")
+                yield Button(self._save_label, id="save", variant="primary")
 
     def on_mount(self) -> None:
         editor = self.query_one("#edit-text")
