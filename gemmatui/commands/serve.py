@@ -145,26 +145,20 @@ def plan_gguf(args: argparse.Namespace) -> tuple[Variant, VariantFit, LaunchSett
     from pathlib import Path
 
     from gemmatui.commands.fit import gguf_report
-    from gemmatui.core.errors import LaunchError
-    from gemmatui.core.launch import check_cache_and_attention, settings_for
+    from gemmatui.core.launch import launch_plan
 
     report, variant, has_template = gguf_report(args, engine="llama-server")
-    row = report.rows[0]
-    check_cache_and_attention(row.breakdown.kv_type, row.breakdown.flash_attention)
-    if row.verdict == "none":
-        raise LaunchError(f"{variant.label} does not fit in this machine's memory: {report.reason}")
+    row, settings = launch_plan(
+        report,
+        model=Path(args.gguf),
+        mmproj=Path(args.mmproj) if args.mmproj else None,
+        builtin_template=not has_template,
+    )
     if not has_template:
         _note(
             f"{Path(args.gguf).name} has no chat template; llama-server uses its built-in "
             "Gemma template (--chat-template gemma)"
         )
-    settings = settings_for(
-        row,
-        backend=report.hardware.backend,
-        model=Path(args.gguf),
-        mmproj=Path(args.mmproj) if args.mmproj else None,
-        builtin_template=not has_template,
-    )
     return variant, row, settings
 
 

@@ -42,7 +42,7 @@ from gemmatui.core.errors import LaunchError, PortInUse, UsageError
 
 if TYPE_CHECKING:
     from gemmatui.core.catalog import Variant
-    from gemmatui.core.fit import Breakdown, VariantFit
+    from gemmatui.core.fit import Breakdown, FitReport, VariantFit
     from gemmatui.core.llama_log import BufferLog
 
 #: llama-server's own default port and the address gemmatui binds unless told.
@@ -153,6 +153,32 @@ def settings_for(
         host=host,
         port=port,
     )
+
+
+def launch_plan(
+    report: FitReport, *, model: Path, mmproj: Path | None, builtin_template: bool
+) -> tuple[VariantFit, LaunchSettings]:
+    """The row of a one-file fit report and the launch settings it gives, after refusing
+    what llama-server would refuse or what cannot run here (``serve`` and the TUI).
+
+    Raises:
+        UsageError: A quantized cache without flash attention (exit 2).
+        LaunchError: The model does not fit in this machine's memory (exit 1).
+    """
+    row = report.rows[0]
+    check_cache_and_attention(row.breakdown.kv_type, row.breakdown.flash_attention)
+    if row.verdict == "none":
+        raise LaunchError(
+            f"{row.variant.label} does not fit in this machine's memory: {report.reason}"
+        )
+    settings = settings_for(
+        row,
+        backend=report.hardware.backend,
+        model=model,
+        mmproj=mmproj,
+        builtin_template=builtin_template,
+    )
+    return row, settings
 
 
 def command_line(settings: LaunchSettings, program: Sequence[str] = ("llama-server",)) -> list[str]:

@@ -462,26 +462,18 @@ class Session:
                 attention), or no ``--gguf`` file.
             LaunchError: The model does not fit in this machine's memory.
         """
-        from gemmatui.core.errors import LaunchError, UsageError
-        from gemmatui.core.launch import check_cache_and_attention, settings_for
+        from gemmatui.core.errors import UsageError
+        from gemmatui.core.launch import launch_plan
 
         if self.gguf is None:
             raise UsageError("no GGUF file to serve: start gemmatui with --gguf PATH")
         report = self._plan_file(self.gguf.variant, num_ctx, kv_type)
-        row = report.rows[0]
-        check_cache_and_attention(row.breakdown.kv_type, row.breakdown.flash_attention)
-        if row.verdict == "none":
-            raise LaunchError(
-                f"{row.variant.label} does not fit in this machine's memory: {report.reason}"
-            )
-        settings = settings_for(
-            row,
-            backend=report.hardware.backend,
+        return launch_plan(
+            report,
             model=self.gguf.path,
             mmproj=self.gguf.mmproj,
             builtin_template=not self.gguf.has_template,
         )
-        return row, settings
 
     async def launch(
         self,
