@@ -56,6 +56,7 @@ __all__ = [
     "Launched",
     "Session",
     "SessionApp",
+    "SessionAccess",
     "host_of",
     "session_of",
 ]
@@ -604,6 +605,21 @@ class SessionApp(Protocol):
     def serve_gguf(self, num_ctx: int, kv_type: str) -> Worker[None]:
         """Start llama-server on ``--gguf``'s file, then open the chat on it (a worker)."""
         ...
+
+
+class SessionAccess:
+    """For screens: :attr:`session` (the app's services) and :attr:`host` (the app as
+    screens see it), without importing the app."""
+
+    @property
+    def session(self) -> Session:
+        """The app's services: the engine, the store, the settings, the probe, the fit."""
+        return session_of(self)
+
+    @property
+    def host(self) -> SessionApp:
+        """The app, as the screens see it."""
+        return host_of(self)
 
 
 def session_of(node: Any) -> Session:

@@ -93,7 +93,7 @@ from gemmatui.tui.widgets.sidebar import ConversationSidebar
 from gemmatui.tui.widgets.token_panel import TokenPanel
 from gemmatui.tui.widgets.vram_panel import VramPanel, loaded_model
 
-from gemmatui.tui.session import Session, SessionApp, host_of, session_of
+from gemmatui.tui.session import SessionAccess
 
 #: Seconds between hardware readings and between ``/api/ps`` questions.
 GPU_INTERVAL = 1.0
@@ -157,7 +157,7 @@ def _block_for(
     return None
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(SessionAccess, Screen[None]):
     """Chat with ``model``; every request asks for ``num_ctx`` tokens of context.
 
     Args:
@@ -209,16 +209,6 @@ class ChatScreen(Screen[None]):
         # Kept out of the footer for room: it is in the help (F1) and the palette.
         Binding("f3", "toggle_panels", "Panels", tooltip="Show or hide the live panels", show=False),
     ]
-
-    @property
-    def session(self) -> Session:
-        """The app's services: the engine, the store, the settings, the probe, the fit."""
-        return session_of(self)
-
-    @property
-    def host(self) -> SessionApp:
-        """The app, as the screens see it."""
-        return host_of(self)
 
     def __init__(
         self,

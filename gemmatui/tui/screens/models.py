@@ -39,7 +39,7 @@ from gemmatui.core.types import KV_TYPES, HardwareSnapshot, InstalledModel
 from gemmatui.core.units import format_bytes, format_ctx, format_decimal_bytes
 from gemmatui.tui.banner import EngineBanner, HistoryBanner, OllamaBanner
 from gemmatui.tui.screens.pull import PullScreen
-from gemmatui.tui.session import Session, SessionApp, host_of, session_of
+from gemmatui.tui.session import SessionAccess
 
 #: The key of the GGUF file's row (``--gguf``, or the file a llama-server serves).
 GGUF_KEY = "gguf"
@@ -311,7 +311,7 @@ class FitTable(DataTable[Text]):
             self.move_cursor(row=self.get_row_index(cursor_key), scroll=False)
 
 
-class ModelsScreen(Screen[None]):
+class ModelsScreen(SessionAccess, Screen[None]):
     """Choose a variant, context length and KV cache type; use or pull the variant."""
 
     CSS_PATH = "models.tcss"
@@ -337,16 +337,6 @@ class ModelsScreen(Screen[None]):
         self._auto_key: str | None = None  # where we put the cursor ourselves
         self._picked: str | None = None  # where the user moved it
         self._narrow: bool | None = None  # the table's layout, once shown
-
-    @property
-    def session(self) -> Session:
-        """The app's services, connection state and fit planning."""
-        return session_of(self)
-
-    @property
-    def host(self) -> SessionApp:
-        """The app, as the screens see it."""
-        return host_of(self)
 
     @property
     def report(self) -> FitReport:

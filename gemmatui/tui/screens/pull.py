@@ -25,7 +25,7 @@ from gemmatui.core.errors import OllamaError, OllamaTimeout, OllamaUnavailable
 from gemmatui.core.types import PullProgress
 from gemmatui.core.units import format_decimal_bytes, format_duration
 from gemmatui.tui.screens.dialogs import ConfirmDialog
-from gemmatui.tui.session import Session, SessionApp, host_of, session_of
+from gemmatui.tui.session import SessionAccess
 
 #: Seconds of progress the download rate is averaged over.
 RATE_WINDOW = 10.0
@@ -120,7 +120,7 @@ class LayerProgress(Horizontal):
         self._bytes.update(f"{format_decimal_bytes(completed)} of {format_decimal_bytes(total)}")
 
 
-class PullScreen(Screen[bool]):
+class PullScreen(SessionAccess, Screen[bool]):
     """Pull ``tag`` through Ollama; dismisses with ``True`` once it is installed.
 
     Args:
@@ -194,16 +194,6 @@ class PullScreen(Screen[bool]):
         self._overall_label = Static(id="overall-text")
         self._layer_box = VerticalScroll(id="layers")
         self._message = Static(id="pull-message")
-
-    @property
-    def session(self) -> Session:
-        """The app's services (the engine pulls)."""
-        return session_of(self)
-
-    @property
-    def host(self) -> SessionApp:
-        """The app, as the screens see it."""
-        return host_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
