@@ -10,7 +10,6 @@ interval, and that keys (typing, Esc) are handled while a reply streams fast.
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
-from textual.widgets import Markdown
 
 from gemmatui.core.config import Settings
 from gemmatui.tui.widgets.message import TAIL_SLACK, AssistantMessage, StreamTail
@@ -56,12 +55,14 @@ async def test_a_fast_long_reply_is_shown_exactly_as_sent(make_app: MakeApp) -> 
             await finished(pilot, screen)
             sent = "".join(fake._tokens(None))
             assert block.text == sent
-            pieces = list(block.query_children(Markdown))
+            pieces = block.pieces
             assert len(pieces) >= 2
             assert "".join(piece.source for piece in pieces) == sent
             assert block.tail is None and not block.query(StreamTail)
-            assert len(block.query("MarkdownH2")) == sent.count("## Part")
-            assert len(block.query("MarkdownFence")) == sent.count("```python")
+            drawn = "\n".join(piece.rendered_text for piece in pieces).splitlines()
+            assert drawn.count("Part") == sent.count("## Part")  # headings, drawn as such
+            assert not any(line.startswith(("##", "```")) for line in drawn)
+            assert sum("def f(x):" in line for line in drawn) == sent.count("```python")
             screen.messages_view.scroll_end(animate=False)
             await pilot.pause()
             last_words = sent.split()[-2:]
@@ -88,7 +89,7 @@ async def test_keys_are_handled_while_a_reply_streams_fast(make_app: MakeApp) ->
             await finished(pilot, screen)
             assert block.status == "partial"
             assert len(block.text) < len("".join(fake._tokens(None)))
-            assert "".join(p.source for p in block.query_children(Markdown)) == block.text
+            assert "".join(p.source for p in block.pieces) == block.text
             assert screen.prompt.cursor_blink
             conv = app.store.last_conversation()
             assert conv is not None

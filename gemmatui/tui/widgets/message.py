@@ -23,13 +23,14 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.reactive import reactive, var
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from gemmatui.core.images import Attachment
 from gemmatui.core.storage import StoredImage
 from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats
 from gemmatui.tui.widgets.attachments import ImageBlock
+from gemmatui.tui.widgets.markdown_view import MarkdownView
 
 ReplyStatus = Literal["streaming", "complete", "partial", "error"]
 
@@ -38,22 +39,6 @@ STATUS_MARKS: dict[str, str] = {
     "partial": "(stopped)",
     "error": "(interrupted: the reply is incomplete)",
 }
-
-
-class ReplyMarkdown(Markdown):
-    """Markdown whose measured height does not depend on the height of its parent.
-
-    Textual measures a container whose children all have ``height: auto`` by arranging
-    them in the *parent's* height, so while a reply grows every one of its Markdown
-    widgets is laid out again on every frame, finished or not. Markdown blocks never
-    use ``fr`` or ``%`` heights, so measuring with no height at all gives the same
-    answer and keeps a finished piece's layout cached.
-    """
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if not width or not self._nodes:
-            return 0
-        return self.arrange(Size(width, 0)).total_region.height
 
 
 #: Blank lines a streaming tail keeps below its text, at least and at most, so that it
@@ -270,10 +255,7 @@ class AssistantMessage(MessageBlock, can_focus=True):
     AssistantMessage {
         border-left: outer $secondary;
         &:focus { background: $boost; border-left: outer $primary; }
-        &> Markdown { padding: 0; margin: 0; background: transparent; }
-        /* No :first-child / :last-child rules, and no classes on the block that change:
-           either restyles every block of the reply (quadratic while it streams). */
-        &> Markdown > MarkdownHeader { margin: 1 0 1 0; }
+        &> MarkdownView { margin: 0 0 1 0; }
         &> .mark { color: $text-warning; text-style: italic; }
     }
     """
@@ -298,7 +280,7 @@ class AssistantMessage(MessageBlock, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield ReplyHeader(self.model, self.stats, classes="header")
-        yield ReplyMarkdown(sanitize(self.text) or None, classes="body")
+        yield MarkdownView(sanitize(self.text), classes="body")
         if self.status == "streaming":
             yield StreamTail(classes="body")
         mark = Static(STATUS_MARKS.get(self.status, ""), classes="mark", markup=False)
@@ -306,9 +288,14 @@ class AssistantMessage(MessageBlock, can_focus=True):
         yield mark
 
     @property
-    def markdown(self) -> Markdown:
-        """The Markdown widget the reply is rendered into (the last one, while streaming)."""
-        return self.query_children(Markdown).last()
+    def markdown(self) -> MarkdownView:
+        """The Markdown view the reply is rendered into (the last one, while streaming)."""
+        return self.query_children(MarkdownView).last()
+
+    @property
+    def pieces(self) -> list[MarkdownView]:
+        """The Markdown views of the reply, in order (a long streamed reply has several)."""
+        return list(self.query_children(MarkdownView))
 
     @property
     def tail(self) -> StreamTail | None:
@@ -316,9 +303,9 @@ class AssistantMessage(MessageBlock, can_focus=True):
         tails = self.query_children(StreamTail)
         return tails.first() if tails else None
 
-    async def add_markdown(self) -> Markdown:
-        """Add an empty Markdown widget after the others (a long reply streams into several)."""
-        markdown = ReplyMarkdown(classes="body")
+    async def add_markdown(self) -> MarkdownView:
+        """Add an empty Markdown view after the others (a long reply streams into several)."""
+        markdown = MarkdownView(classes="body")
         await self.mount(markdown, after=self.markdown)
         return markdown
 

@@ -10,18 +10,19 @@ terminal, a bare ``Markdown`` streaming app spends 45 % of a core, gemmatui spen
 * **Settled blocks.** Text up to the last top-level block boundary (a line that starts
   a new paragraph or heading after a blank line, outside a code fence and not as part
   of a list, indented block or quote: :class:`BlockCutter`) no longer changes its
-  rendering, so it is appended to a Markdown widget once, when the boundary arrives:
-  a few times a second at most, not once per write.
+  rendering, so it is appended to a
+  :class:`~gemmatui.tui.widgets.markdown_view.MarkdownView` (one widget, however many
+  blocks) about once every :data:`SETTLE_INTERVAL` seconds, not once per write.
 * **The tail.** The block still being written is shown as plain text in one
   :class:`~gemmatui.tui.widgets.message.StreamTail`. A write to it repaints that one
   widget; only when its wrapped height changes (a new line) is the screen laid out
   again. Its Markdown appears when the block is complete.
 
-A long reply is written into a *series* of Markdown widgets
-(:class:`~gemmatui.tui.widgets.message.ReplyMarkdown`): once the one being written
-holds :data:`CUT_AFTER_CHARS` characters, the next settled block opens a new one. The
-finished ones no longer change, so Textual keeps their layout cached. Such a cut point
-is a block boundary in CommonMark, so the pieces render as the whole document would.
+A long reply is written into a *series* of Markdown views: once the one being written
+holds :data:`CUT_AFTER_CHARS` characters, the next settled block opens a new one, so
+a settle draws at most that much text again. The finished ones no longer change and
+keep their drawn lines. Such a cut point is a block boundary in CommonMark, so the
+pieces render as the whole document would.
 
 The reply is untrusted: each write goes through the reply's own
 :class:`~gemmatui.core.text.Sanitizer` before the cutter, the tail and Markdown see
@@ -35,16 +36,15 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from textual.widgets import Markdown
-
 from gemmatui.core.text import Sanitizer
+from gemmatui.tui.widgets.markdown_view import MarkdownView
 from gemmatui.tui.widgets.message import AssistantMessage, StreamTail
 
 #: Characters a Markdown widget takes before the reply moves on to a new one.
 CUT_AFTER_CHARS = 3000
 #: Seconds between moves of complete blocks from the tail to Markdown: each one parses
-#: and mounts new widgets and lays the screen out twice (once for the new widgets,
-#: once more for their sizes), so it is done at most this often, not at every block.
+#: and draws the piece being written again and lays the screen out, so it is done at
+#: most this often, not at every block.
 SETTLE_INTERVAL = 1.5
 #: First characters of a line after a blank line that may continue the block before
 #: it: indentation, list markers, ordered-list digits, block quotes.
@@ -147,7 +147,7 @@ class ReplyStream:
         self.sanitizer = Sanitizer()
         #: Finds where the Markdown widget being written is full (see the module).
         self.pieces = BlockCutter(cut_after)
-        self.markdown: Markdown = block.markdown
+        self.markdown: MarkdownView = block.markdown
         #: Sanitised complete blocks not yet moved to Markdown (shown in the tail).
         self.ready = ""
         #: Sanitised text of the block being written (shown in the tail, after ``ready``).
@@ -193,7 +193,7 @@ class ReplyStream:
             cut = self.pieces.feed(text)
             head, text = (text, "") if cut is None else (text[:cut], text[cut:])
             if head:
-                await self.markdown.append(head)
+                self.markdown.append(head)
             if cut is not None:
                 self.markdown = await self.block.add_markdown()
 

@@ -1,0 +1,300 @@
+"""A reply's Markdown, drawn by one widget.
+
+Textual's ``Markdown`` widget builds a widget for every block of the document (a list
+item is four: the item, its bullet, its paragraph, and the list around them), and each
+widget costs about 40 KB and a place in every layout of the screen: a 20,000-token
+reply held ~300 MiB, and frames while streaming cost more the longer the conversation
+grew (``bench/README.md``, issue #11). :class:`MarkdownView` draws the same document
+with Rich's Markdown renderer into lines it keeps for the width it was drawn at, so a
+piece of a reply is one widget however many blocks it has, and memory is what its lines
+take (a few KB per screenful).
+
+What it looks like follows the app's theme: headings take Textual's
+``$markdown-h1-color`` ... ``$markdown-h6-text-style`` variables, inline code, links,
+quotes and bullets the theme's colours, code blocks a Pygments theme for dark or light
+(ANSI colours under the ANSI theme) on a background a shade off the reply's.
+
+Model output is untrusted. The text given to this widget has been sanitised
+(:mod:`gemmatui.core.text`) by its caller; on top of that, raw HTML is not a thing
+here (``<b>`` is shown as typed, never interpreted or dropped) and links are shown as
+their text followed by the address, never as a terminal hyperlink whose target the
+text could disguise.
+
+Text can be selected with the mouse like any other Textual text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import ClassVar
+
+from markdown_it import MarkdownIt
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import CodeBlock, Heading, MarkdownElement, TableElement
+from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
+from rich.style import Style
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.theme import Theme
+from textual.color import Color
+from textual.geometry import Size
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.widget import Widget
+
+#: CommonMark with tables and strikethrough, as Rich parses it, but with raw HTML off:
+#: ``<T>`` or ``<script>`` in a reply is text to show, not markup to drop.
+_PARSER = MarkdownIt("commonmark", {"html": False}).enable(["strikethrough", "table"])
+
+
+class _Heading(Heading):
+    """A heading as Textual's Markdown lays it out: ``#`` centred, the others left."""
+
+    LEVEL_ALIGN: ClassVar = {"h1": "center"}
+
+
+class _CodeBlock(CodeBlock):
+    """A fenced or indented code block on its own background, with room around it."""
+
+    background: str | None = None
+
+    @classmethod
+    def create(cls, markdown: RichMarkdown, token: object) -> _CodeBlock:  # type: ignore[override]
+        block = super().create(markdown, token)  # type: ignore[arg-type]
+        assert isinstance(block, _CodeBlock)
+        block.background = getattr(markdown, "code_background", None)
+        return block
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Syntax(
+            str(self.text).rstrip(),
+            self.lexer_name,
+            theme=self.theme,
+            word_wrap=True,
+            padding=(1, 2),
+            background_color=self.background,
+        )
+
+
+class _Table(TableElement):
+    """A table without the blank rows Rich puts above and below it."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for table in super().__rich_console__(console, options):
+            if isinstance(table, Table):
+                table.show_edge = False
+            yield table
+
+
+class ReplyDocument(RichMarkdown):
+    """A Markdown document drawn the way :class:`MarkdownView` draws it.
+
+    Args:
+        source: The Markdown text (already sanitised).
+        code_theme: Pygments theme for code blocks.
+        code_background: Background of code blocks (a colour Rich parses), or ``None``
+            for the Pygments theme's own.
+    """
+
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **RichMarkdown.elements,
+        "heading_open": _Heading,
+        "fence": _CodeBlock,
+        "code_block": _CodeBlock,
+        "table_open": _Table,
+    }
+
+    def __init__(
+        self, source: str, *, code_theme: str = "monokai", code_background: str | None = None
+    ) -> None:
+        super().__init__("", code_theme=code_theme, hyperlinks=False)
+        self.markup = source
+        self.parsed = _PARSER.parse(source)
+        self.code_background = code_background
+
+
+def _color(value: str | None, under: Color) -> Color | None:
+    """A theme variable's colour, any transparency blended onto ``under``."""
+    if not value or value in ("transparent", "initial", "inherit"):
+        return None
+    try:
+        color = Color.parse(value)
+    except Exception:  # "auto 87%" and other forms that need a widget to resolve
+        return None
+    return under + color if color.a < 1 else color
+
+
+def _style(
+    variables: Mapping[str, str],
+    under: Color,
+    *,
+    color: str | None = None,
+    background: str | None = None,
+    text_style: str | None = None,
+) -> Style:
+    """A Rich style from theme variable names (a missing or unparsable one is left out)."""
+    fg = _color(variables.get(color), under) if color else None
+    bg = _color(variables.get(background), under) if background else None
+    style = Style(
+        color=fg.rich_color if fg else None, bgcolor=bg.rich_color if bg else None
+    )
+    words = variables.get(text_style, "") if text_style else ""
+    if words and words != "none":
+        try:
+            style += Style.parse(words.replace("b ", "bold ").replace("i ", "italic "))
+        except Exception:  # a text style Rich does not know: leave it plain
+            pass
+    return style
+
+
+@lru_cache(maxsize=8)
+def markdown_styles(
+    variables: tuple[tuple[str, str], ...], dark: bool, ansi: bool
+) -> tuple[Theme, str, str | None]:
+    """Rich's Markdown styles, a Pygments theme and a code background for a Textual theme.
+
+    Args:
+        variables: The app's ``theme_variables``, as sorted items (to be cacheable).
+        dark: Whether the theme is dark.
+        ansi: Whether it is the ANSI theme (terminal's own colours).
+
+    Returns:
+        The Rich theme, the code theme, the code blocks' background.
+    """
+    values = dict(variables)
+    under = _color(values.get("surface"), Color(0, 0, 0)) or Color(0, 0, 0)
+    inline_code = (
+        _style(values, under, color="text-warning", background="warning")
+        if dark
+        else _style(values, under, color="text-error", background="error")
+    )
+    tint = Color.parse(values.get("warning" if dark else "error", "#808080")).with_alpha(
+        0.1 if dark else 0.05
+    )
+    inline_code = Style(color=inline_code.color, bgcolor=(under + tint).rich_color)
+    styles: dict[str, Style] = {
+        "markdown.code": Style(color=inline_code.color) if ansi else inline_code,
+        "markdown.link": _style(values, under, color="text-primary"),
+        "markdown.link_url": _style(values, under, color="foreground-muted") + Style(underline=True),
+        "markdown.block_quote": _style(values, under, color="foreground-muted"),
+        "markdown.item.bullet": _style(values, under, color="text-primary"),
+        "markdown.item.number": _style(values, under, color="text-primary"),
+        "markdown.hr": _style(values, under, color="secondary"),
+        "markdown.table.border": _style(values, under, color="primary"),
+        "markdown.table.header": _style(values, under, color="text-primary") + Style(bold=True),
+        "markdown.list": Style(),
+    }
+    for level in range(1, 7):
+        name = f"markdown-h{level}"
+        styles[f"markdown.h{level}"] = _style(
+            values,
+            under,
+            color=f"{name}-color",
+            background=f"{name}-background",
+            text_style=f"{name}-text-style",
+        )
+    if ansi:
+        return Theme(styles), "ansi_dark" if dark else "ansi_light", None
+    shade = Color(0, 0, 0, 0.25) if dark else Color(0, 0, 0, 0.06)
+    return Theme(styles), "monokai" if dark else "default", (under + shade).hex
+
+
+class MarkdownView(Widget):
+    """A Markdown document in one widget, drawn into lines once per width and theme.
+
+    Args:
+        source: The Markdown text; sanitise model output before it gets here.
+        classes: CSS classes.
+    """
+
+    DEFAULT_CSS = """
+    MarkdownView {
+        height: auto;
+    }
+    """
+
+    def __init__(self, source: str = "", *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.source = source
+        self._lines: list[Strip] = []
+        self._drawn_for: tuple[int, str] | None = None  # (width, theme) of _lines
+        self.display = bool(source.strip())  # an empty document takes no room
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", self._theme_changed, init=False)
+
+    def _theme_changed(self) -> None:
+        self._drawn_for = None
+        self.refresh(layout=True)
+
+    def append(self, text: str) -> None:
+        """Add ``text`` to the end of the document and draw it again."""
+        if text:
+            self.update(self.source + text)
+
+    def update(self, source: str) -> None:
+        """Replace the document."""
+        self.source = source
+        self._lines, self._drawn_for = [], None
+        self.display = bool(source.strip())
+        self.refresh(layout=True)
+
+    def lines(self, width: int) -> list[Strip]:
+        """The document drawn ``width`` cells wide (kept until the width or theme changes)."""
+        key = (width, self.app.theme)
+        if key != self._drawn_for:
+            self._lines = self._draw(width)
+            self._drawn_for = key
+        return self._lines
+
+    @property
+    def rendered_text(self) -> str:
+        """What the view shows at its current width, as plain lines (trailing spaces cut)."""
+        return "\n".join(strip.text.rstrip() for strip in self.lines(self.size.width))
+
+    def _draw(self, width: int) -> list[Strip]:
+        if width <= 0 or not self.source.strip():
+            return []
+        app = self.app
+        theme = app.current_theme
+        theme_, code_theme, code_background = markdown_styles(
+            tuple(sorted(app.theme_variables.items())), theme.dark, theme.name == "textual-ansi"
+        )
+        document = ReplyDocument(
+            self.source, code_theme=code_theme, code_background=code_background
+        )
+        console = app.console
+        options = console.options.update_width(width).update(
+            height=None, highlight=False, markup=False
+        )
+        with console.use_theme(theme_, inherit=True):
+            lines = console.render_lines(document, options, pad=True)
+        return [Strip(line, width) for line in lines]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.lines(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        lines = self.lines(width)
+        if y >= len(lines):
+            return Strip.blank(width, base)
+        strip = lines[y].apply_style(base)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            start, end = span
+            end = strip.cell_length if end == -1 else end
+            selected = self.screen.get_component_rich_style("screen--selection")
+            middle = Segment.apply_style(strip.crop(start, end), post_style=selected)
+            strip = Strip.join([strip.crop(0, start), Strip(middle), strip.crop(end)])
+        return strip.apply_offsets(0, y)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        text = "\n".join(strip.text.rstrip() for strip in self._lines)
+        return selection.extract(text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()

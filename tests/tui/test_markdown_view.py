@@ -1,0 +1,148 @@
+"""MarkdownView: a reply's Markdown drawn by one widget (issue #11).
+
+It replaces Textual's Markdown widget tree (about 40 KB and a place in every layout
+per block) with lines drawn once per width and theme; these tests check that it
+draws what Markdown means, stays one widget, keeps model output as text, follows the
+width and the theme, and can be selected with the mouse.
+"""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+
+from gemmatui.tui.widgets.markdown_view import MarkdownView
+
+DOCUMENT = """# Title
+
+A paragraph with **bold**, *italic* and `code`.
+
+## Section
+
+- first item
+- second item
+
+```python
+def f(x):
+    return x * 2
+```
+
+| model | size |
+|---|---:|
+| 1B | 1.0 GB |
+
+> quoted words
+
+1. one
+2. two
+"""
+
+
+class _Host(App[None]):
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield MarkdownView(self.source)
+
+
+def _lines(view: MarkdownView) -> list[str]:
+    return view.rendered_text.splitlines()
+
+
+async def test_draws_the_document_in_one_widget() -> None:
+    """Headings, emphasis, lists, code, a table, a quote and an ordered list are drawn
+    as such (no Markdown syntax left on screen), all by one widget with no children."""
+    app = _Host(DOCUMENT)
+    async with app.run_test(size=(60, 50)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+        lines = _lines(view)
+        assert "Title" in lines[0] and "#" not in lines[0]
+        assert "A paragraph with bold, italic and code." in lines
+        assert "Section" in lines
+        assert any(line.strip() == "• first item" for line in lines)
+        assert any("def f(x):" in line for line in lines)
+        assert not any("```" in line or "**" in line for line in lines)
+        assert any("1B" in line and "1.0 GB" in line for line in lines)
+        assert any("quoted words" in line and ">" not in line for line in lines)
+        assert any(line.strip().startswith("1") and "one" in line for line in lines)
+        assert not view.children
+        assert view.size.height == len(lines)
+
+
+async def test_model_output_stays_text() -> None:
+    """Raw HTML and console markup are shown as typed; a link shows its address and
+    is never a terminal hyperlink (whose target the text could hide)."""
+    source = "Use Vec<T> and <script>alert(1)</script>, [bold]x[/bold], [click](https://evil.example/p)."
+    app = _Host(source)
+    async with app.run_test(size=(100, 10)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+        text = view.rendered_text
+        assert "Vec<T>" in text and "<script>alert(1)</script>" in text
+        assert "[bold]x[/bold]" in text
+        assert "click (https://evil.example/p)" in text
+        for strip in view.lines(view.size.width):
+            assert all(segment.style is None or not segment.style.link for segment in strip)
+
+
+async def test_follows_the_width_and_draws_once_per_width() -> None:
+    """A narrower view wraps into more lines; the same width is not drawn again."""
+    app = _Host("word " * 60)
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+        wide = view.size.height
+        drawn = view.lines(view.size.width)
+        assert view.lines(view.size.width) is drawn  # kept, not drawn again
+        await pilot.resize_terminal(40, 20)
+        await pilot.pause()
+        assert view.size.height > wide
+        assert all(len(line) <= view.size.width for line in _lines(view))
+
+
+async def test_a_theme_change_draws_it_again_in_the_new_colours() -> None:
+    app = _Host("# Heading\n\ntext")
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+
+        def heading_colour() -> object:
+            strip = view.lines(view.size.width)[0]
+            return next(s.style.color for s in strip if s.text.strip() and s.style)
+
+        dark = heading_colour()
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert heading_colour() != dark
+
+
+async def test_append_and_update_redraw_and_an_empty_view_takes_no_room() -> None:
+    app = _Host("")
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+        assert not view.display and view.rendered_text == ""
+        view.append("first paragraph\n\n")
+        view.append("second")
+        await pilot.pause()
+        assert view.display
+        assert _lines(view) == ["first paragraph", "", "second"]
+        view.update("")
+        await pilot.pause()
+        assert not view.display
+
+
+async def test_text_can_be_selected_with_the_mouse() -> None:
+    app = _Host("alpha beta gamma\n\ndelta epsilon")
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+        await pilot.mouse_down(view, offset=(6, 0))
+        await pilot.hover(view, offset=(4, 2))
+        await pilot.mouse_up(view, offset=(4, 2))
+        await pilot.pause()
+        assert app.screen.get_selected_text() == "beta gamma\n\ndelta"
