@@ -45,7 +45,7 @@ CUT_AFTER_CHARS = 3000
 #: Seconds between moves of complete blocks from the tail to Markdown: each one parses
 #: and draws the piece being written again and lays the screen out, so it is done at
 #: most this often, not at every block.
-SETTLE_INTERVAL = 1.5
+SETTLE_INTERVAL = 1.0
 #: First characters of a line after a blank line that may continue the block before
 #: it: indentation, list markers, ordered-list digits, block quotes.
 _CONTINUES = frozenset(" \t-*+>0123456789")
