@@ -1,5 +1,6 @@
 """The core never imports Textual, and the fast paths (--help, --version, fit) load
-neither Textual nor the Ollama client stack."""
+neither Textual nor the Ollama client stack; ``fit`` loads no more than it runs
+(issue #11: its start is measured against ``python -c pass``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ import sys
 
 HEAVY = ("textual", "rich", "ollama", "httpx", "pydantic")
 
+# What `gemmatui fit` does not run, so does not load: the other commands, and the Ollama
+# records of gemmatui.core.types (fit plans with gemmatui.core.machine's).
+NOT_FOR_FIT = (
+    "gemmatui.commands.ask",
+    "gemmatui.commands.models",
+    "gemmatui.commands.pull",
+    "gemmatui.commands.serve",
+    "gemmatui.core.types",
+)
 
-def _loaded_after(code: str) -> set[str]:
-    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+
+def _loaded_after(code: str, modules: tuple[str, ...] = HEAVY) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
@@ -43,6 +54,32 @@ def test_fit_command_runs_without_textual_or_ollama(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip() == ""
+
+
+def test_fit_as_the_program_loads_only_what_it_runs(tmp_path):
+    """``main()`` reading ``sys.argv``, as the console script calls it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "GEMMATUI_"))}
+    env.update(GEMMATUI_CONFIG=str(tmp_path / "c.toml"), OLLAMA_HOST="127.0.0.1:9")
+    unwanted = HEAVY + NOT_FOR_FIT
+    code = (
+        "import sys\n"
+        "sys.argv = ['gemmatui', 'fit', '--json']\n"
+        "from gemmatui.cli import main\n"
+        "rc = main()\n"
+        f"print(' '.join(m for m in {unwanted!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.stdout.startswith("{"), out.stderr
+    assert out.stderr.strip() == ""
+
+
+def test_the_command_line_is_built_without_shutil():
+    """argparse's own help formatter imports shutil (with bz2, lzma, zlib: ~3 ms) for
+    the terminal's width; the CLI's formatter reads it without."""
+    code = "import gemmatui.cli; gemmatui.cli.build_parser().parse_args(['fit', '--json'])"
+    assert _loaded_after(code, ("shutil",)) == set()
 
 
 def test_help_under_importtime_never_touches_textual():

@@ -136,7 +136,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ask",
         help=HELP,
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "prompt", nargs="*", metavar="PROMPT", help="the question (`-`: read it from stdin)"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -34,9 +33,7 @@ GPU; 1 nothing fits fully (or --model does not); 2 usage error (a bad GGUF too).
 def register(sub: argparse._SubParsersAction) -> None:
     from gemmatui.cli import add_engine_argument, add_host_argument
 
-    p = sub.add_parser(
-        "fit", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = sub.add_parser("fit", help=HELP, description=DESCRIPTION)
     p.add_argument("--ctx", metavar="N", help="context length (default: what Ollama would use here)")
     p.add_argument(
         "--kv-cache",
@@ -156,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         chosen = report.recommended
     command = _llama_server_command(args, report, chosen)
     if args.json:
+        import json
+
         from gemmatui.core.fit import report_to_json
 
         obj = report_to_json(report)

@@ -34,7 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "models",
         help=HELP,
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--ctx", metavar="N", help="context length to check the fit at (e.g. 32k)")
     p.add_argument(

@@ -47,7 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pull",
         help=HELP,
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("variant", nargs="?", metavar="VARIANT", help="1b, 4b, 12b, 27b or a full tag")
     p.add_argument(

@@ -42,9 +42,7 @@ DEFAULT_BIND = "127.0.0.1"
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand (standard library only)."""
-    p = sub.add_parser(
-        "serve", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = sub.add_parser("serve", help=HELP, description=DESCRIPTION)
     p.add_argument("gguf", metavar="GGUF", help="a Gemma 3 GGUF model file")
     p.add_argument("--mmproj", metavar="FILE", help="its vision projector (mmproj) GGUF")
     p.add_argument(

@@ -24,7 +24,7 @@ from typing import Iterable, Literal, Mapping
 
 from gemmatui.core.catalog import VARIANTS, Variant
 from gemmatui.core.errors import UsageError
-from gemmatui.core.types import KV_TYPES, HardwareSnapshot, KvType
+from gemmatui.core.machine import KV_TYPES, HardwareSnapshot, KvType
 from gemmatui.core.units import GiB, MiB, format_bytes, format_ctx
 
 #: llama-server's ``--fit`` target: memory it leaves free on every GPU.

@@ -1,7 +1,7 @@
 """Hardware probe: which GPUs and how much memory this machine has, plus cheap live readings.
 
 Every probe follows the :class:`HardwareProbe` protocol and returns only the plain
-dataclasses of :mod:`gemmatui.core.types`; nothing above this module sees a driver object.
+dataclasses of :mod:`gemmatui.core.machine`; nothing above this module sees a driver object.
 
 * :class:`NvmlProbe`: NVIDIA GPUs through NVML (``pynvml`` from nvidia-ml-py), backend ``cuda``.
 * :class:`AmdSysfsProbe`: AMD GPUs through the amdgpu driver's sysfs files, backend ``rocm``.
@@ -33,7 +33,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from gemmatui.core.types import Backend, GpuInfo, GpuSample, HardwareSample, HardwareSnapshot
+from gemmatui.core.machine import Backend, GpuInfo, GpuSample, HardwareSample, HardwareSnapshot
 from gemmatui.core.units import GiB
 
 __all__ = [

@@ -122,7 +122,7 @@ def _command(monkeypatch: pytest.MonkeyPatch, run: Callable[[object], int]) -> N
     monkeypatch.setitem(sys.modules, "gemmatui.commands.probe", module)
     parser = argparse.ArgumentParser(prog="gemmatui")
     parser.add_argument("command")
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(cli, "build_parser", lambda commands=cli.COMMANDS: parser)
 
 
 def test_text_the_encoding_cannot_show_is_replaced_in_every_command(monkeypatch) -> None:
