@@ -8,9 +8,14 @@ width and the theme, and can be selected with the mouse.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pytest
+from rich.syntax import Syntax
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 
+from gemmatui.tui.widgets import markdown_view
 from gemmatui.tui.widgets.markdown_view import MarkdownView
 
 DOCUMENT = """# Title
@@ -76,7 +81,9 @@ async def test_draws_the_document_in_one_widget() -> None:
 async def test_model_output_stays_text() -> None:
     """Raw HTML and console markup are shown as typed; a link shows its address and
     is never a terminal hyperlink (whose target the text could hide)."""
-    source = "Use Vec<T> and <script>alert(1)</script>, [bold]x[/bold], [click](https://evil.example/p)."
+    source = (
+        "Use Vec<T> and <script>alert(1)</script>, [bold]x[/bold], [click](https://evil.example/p)."
+    )
     app = _Host(source)
     async with app.run_test(size=(100, 10)) as pilot:
         await pilot.pause()
@@ -89,9 +96,25 @@ async def test_model_output_stays_text() -> None:
             assert all(segment.style is None or not segment.style.link for segment in strip)
 
 
-async def test_follows_the_width_and_draws_once_per_width() -> None:
-    """A narrower view wraps into more lines; the same width is not drawn again."""
-    app = _Host("word " * 60)
+async def test_follows_the_width_and_draws_once_per_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A narrower view wraps into more lines; the same width is not drawn again, and
+    a new width draws the document again without parsing or highlighting it again."""
+    parsed: list[str] = []
+    highlighted: list[str] = []
+    parser = markdown_view._PARSER
+    monkeypatch.setattr(
+        markdown_view,
+        "_PARSER",
+        SimpleNamespace(parse=lambda text: parsed.append(text) or parser.parse(text)),
+    )
+    highlight = Syntax.highlight
+
+    def counting(self: Syntax, code: str, line_range: object = None) -> object:
+        highlighted.append(code)
+        return highlight(self, code, line_range)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Syntax, "highlight", counting)
+    app = _Host("word " * 60 + "\n\n```python\nx = 1\n```\n")
     async with app.run_test(size=(80, 20)) as pilot:
         await pilot.pause()
         view = app.query_one(MarkdownView)
@@ -102,6 +125,7 @@ async def test_follows_the_width_and_draws_once_per_width() -> None:
         await pilot.pause()
         assert view.size.height > wide
         assert all(len(line) <= view.size.width for line in _lines(view))
+        assert len(parsed) == 1 and len(highlighted) == 1
 
 
 async def test_a_theme_change_draws_it_again_in_the_new_colours() -> None:

@@ -31,14 +31,16 @@ from typing import ClassVar
 
 from markdown_it import MarkdownIt
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.errors import StyleSyntaxError
 from rich.markdown import CodeBlock, Heading, MarkdownElement, TableElement
 from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 from rich.theme import Theme
-from textual.color import Color
+from textual.color import Color, ColorParseError
 from textual.geometry import Size
 from textual.selection import Selection
 from textual.strip import Strip
@@ -55,27 +57,49 @@ class _Heading(Heading):
     LEVEL_ALIGN: ClassVar = {"h1": "center"}
 
 
+class _Syntax(Syntax):
+    """Syntax that highlights its code once: drawing it at another width re-wraps the
+    highlighted text instead of running the lexer again."""
+
+    _highlighted: Text | None = None
+
+    def highlight(self, code: str, line_range: tuple[int | None, int | None] | None = None) -> Text:
+        if line_range is not None:
+            return super().highlight(code, line_range)
+        if self._highlighted is None:
+            self._highlighted = super().highlight(code)
+        return self._highlighted.copy()
+
+
 class _CodeBlock(CodeBlock):
     """A fenced or indented code block on its own background, with room around it."""
 
-    background: str | None = None
+    document: ReplyDocument | None = None
 
     @classmethod
     def create(cls, markdown: RichMarkdown, token: object) -> _CodeBlock:  # type: ignore[override]
         block = super().create(markdown, token)  # type: ignore[arg-type]
         assert isinstance(block, _CodeBlock)
-        block.background = getattr(markdown, "code_background", None)
+        block.document = markdown if isinstance(markdown, ReplyDocument) else None
         return block
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Syntax(
-            str(self.text).rstrip(),
-            self.lexer_name,
-            theme=self.theme,
-            word_wrap=True,
-            padding=(1, 2),
-            background_color=self.background,
-        )
+        code = str(self.text).rstrip()
+        document = self.document
+        key = (self.lexer_name, code)
+        syntax = document.code.get(key) if document else None
+        if syntax is None:
+            syntax = _Syntax(
+                code,
+                self.lexer_name,
+                theme=self.theme,
+                word_wrap=True,
+                padding=(1, 2),
+                background_color=document.code_background if document else None,
+            )
+            if document:
+                document.code[key] = syntax
+        yield syntax
 
 
 class _Table(TableElement):
@@ -113,6 +137,8 @@ class ReplyDocument(RichMarkdown):
         self.markup = source
         self.parsed = _PARSER.parse(source)
         self.code_background = code_background
+        #: Its code blocks, highlighted once, by (lexer, code).
+        self.code: dict[tuple[str, str], _Syntax] = {}
 
 
 def _color(value: str | None, under: Color) -> Color | None:
@@ -121,7 +147,7 @@ def _color(value: str | None, under: Color) -> Color | None:
         return None
     try:
         color = Color.parse(value)
-    except Exception:  # "auto 87%" and other forms that need a widget to resolve
+    except ColorParseError:  # "auto 87%" and other forms that need a widget to resolve
         return None
     return under + color if color.a < 1 else color
 
@@ -137,15 +163,13 @@ def _style(
     """A Rich style from theme variable names (a missing or unparsable one is left out)."""
     fg = _color(variables.get(color), under) if color else None
     bg = _color(variables.get(background), under) if background else None
-    style = Style(
-        color=fg.rich_color if fg else None, bgcolor=bg.rich_color if bg else None
-    )
+    style = Style(color=fg.rich_color if fg else None, bgcolor=bg.rich_color if bg else None)
     words = variables.get(text_style, "") if text_style else ""
     if words and words != "none":
         try:
-            style += Style.parse(words.replace("b ", "bold ").replace("i ", "italic "))
-        except Exception:  # a text style Rich does not know: leave it plain
-            pass
+            style += Style.parse(words)
+        except StyleSyntaxError:  # a text style Rich does not know: leave it plain
+            return style
     return style
 
 
@@ -177,7 +201,8 @@ def markdown_styles(
     styles: dict[str, Style] = {
         "markdown.code": Style(color=inline_code.color) if ansi else inline_code,
         "markdown.link": _style(values, under, color="text-primary"),
-        "markdown.link_url": _style(values, under, color="foreground-muted") + Style(underline=True),
+        "markdown.link_url": _style(values, under, color="foreground-muted")
+        + Style(underline=True),
         "markdown.block_quote": _style(values, under, color="foreground-muted"),
         "markdown.item.bullet": _style(values, under, color="text-primary"),
         "markdown.item.number": _style(values, under, color="text-primary"),
@@ -220,13 +245,16 @@ class MarkdownView(Widget):
         self.source = source
         self._lines: list[Strip] = []
         self._drawn_for: tuple[int, str] | None = None  # (width, theme) of _lines
+        #: The parsed document and the theme it was made for: a new width draws it
+        #: again without parsing or highlighting again.
+        self._document: tuple[str, ReplyDocument] | None = None
         self.display = bool(source.strip())  # an empty document takes no room
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._theme_changed, init=False)
 
     def _theme_changed(self) -> None:
-        self._drawn_for = None
+        self._drawn_for = self._document = None
         self.refresh(layout=True)
 
     def append(self, text: str) -> None:
@@ -237,7 +265,7 @@ class MarkdownView(Widget):
     def update(self, source: str) -> None:
         """Replace the document."""
         self.source = source
-        self._lines, self._drawn_for = [], None
+        self._lines, self._drawn_for, self._document = [], None, None
         self.display = bool(source.strip())
         self.refresh(layout=True)
 
@@ -259,18 +287,20 @@ class MarkdownView(Widget):
             return []
         app = self.app
         theme = app.current_theme
-        theme_, code_theme, code_background = markdown_styles(
+        rich_theme, code_theme, code_background = markdown_styles(
             tuple(sorted(app.theme_variables.items())), theme.dark, theme.name == "textual-ansi"
         )
-        document = ReplyDocument(
-            self.source, code_theme=code_theme, code_background=code_background
-        )
+        if self._document is None or self._document[0] != app.theme:
+            document = ReplyDocument(
+                self.source, code_theme=code_theme, code_background=code_background
+            )
+            self._document = (app.theme, document)
         console = app.console
         options = console.options.update_width(width).update(
             height=None, highlight=False, markup=False
         )
-        with console.use_theme(theme_, inherit=True):
-            lines = console.render_lines(document, options, pad=True)
+        with console.use_theme(rich_theme, inherit=True):
+            lines = console.render_lines(self._document[1], options, pad=True)
         return [Strip(line, width) for line in lines]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
