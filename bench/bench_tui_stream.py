@@ -243,9 +243,7 @@ def main() -> int:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
     python = sys.version.split()[0]
-    print(
-        f"Streaming Markdown into the chat: headless 120x36, Python {python}"
-    )
+    print(f"Streaming Markdown into the chat: headless 120x36, Python {python}")
     columns = ("tokens", "chars", "widgets", "pieces", "CPU s", "CPU s/1k", "wall s", "peak RSS")
     print(" ".join(f"{name:>9}" for name in columns))
     for r in rows:
