@@ -12,18 +12,19 @@ from collections.abc import Iterator
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Static
+from textual.widget import Widget
+from textual.widgets import Sparkline, Static
 
 from gemmatui.core.config import Settings
 from gemmatui.core.fit import FitSettings, plan
 from gemmatui.core.types import ChatStats, HardwareSample, RunningModel
 from gemmatui.core.units import GiB
 from gemmatui.tui.messages import GpuSampled, ModelsPolled
-from gemmatui.tui.screens.chat import ChatScreen
+from gemmatui.tui.screens.chat import FAST_POLLS, STEADY_SLOWDOWN, ChatScreen
 from gemmatui.tui.widgets.meter import Meter
 from gemmatui.tui.widgets.plan_panel import Measured, PlanPanel, percent_error
 from gemmatui.tui.widgets.token_panel import TokenPanel
-from gemmatui.tui.widgets.vram_panel import NO_GPU_TITLE, VramPanel
+from gemmatui.tui.widgets.vram_panel import NO_GPU_TITLE, STEADY_HISTORY_REDRAW, VramPanel
 from tests.fake_ollama import FakeOllama
 from tests.tui.chat_host import MODEL, NUM_CTX, gpu_sample, ram_sample, running, shown_text, until
 from tests.tui.conftest import GPU_24GB, SIZE, MakeApp
@@ -445,3 +446,120 @@ async def test_reply_header_drops_the_model_name_before_the_rate(
             assert text in header
         for text in hidden:
             assert text not in header
+
+
+# --------------------------------------------------------------------------- idle (issue #11)
+
+
+class RefreshSpy:
+    """Every ``refresh`` of a widget under ``root`` while installed: (widget, layout?)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, root: Widget) -> None:
+        self.calls: list[tuple[Widget, bool]] = []
+        original = Widget.refresh
+
+        def refresh(widget: Widget, *args: object, **kwargs: object) -> object:
+            if widget is root or root in widget.ancestors:
+                self.calls.append((widget, bool(kwargs.get("layout"))))
+            return original(widget, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Widget, "refresh", refresh)
+
+    def of(self, kind: type[Widget]) -> list[tuple[Widget, bool]]:
+        return [call for call in self.calls if isinstance(call[0], kind)]
+
+    @property
+    def layouts(self) -> list[Widget]:
+        return [widget for widget, layout in self.calls if layout]
+
+
+async def test_a_steady_reading_repaints_nothing_in_the_vram_panel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An idle chat reads the probe every two seconds: a reading that draws the same (a
+    few MiB more in use: no whole cell of the bar, the same label) repaints no widget
+    of the panel and lays nothing out; the history row waits while memory is steady
+    (its range unchanged) and is drawn again after STEADY_HISTORY_REDRAW seconds."""
+    panel = VramPanel(MODEL)
+    async with PanelHost(panel).run_test(size=(60, 20)) as pilot:
+        panel.show_sample(gpu_sample(6.0, t=0.0))
+        panel.show_sample(gpu_sample(6.0, t=1.0))
+        await pilot.pause()
+        assert "1s: 6.0 GiB" in shown_text(panel)
+        spy = RefreshSpy(monkeypatch, panel)
+        panel.show_sample(gpu_sample(6.0, t=3.0), steady=True)
+        panel.show_sample(gpu_sample(6.0 + 3 / 1024, t=5.0), steady=True)  # +3 MiB
+        await pilot.pause()
+        assert spy.calls == []
+        assert len(panel.history) == 4  # every reading is kept all the same
+        assert "1s: 6.0 GiB" in shown_text(panel)
+        # A bar that changes is repainted, alone, without a layout.
+        panel.show_sample(gpu_sample(7.3, t=7.0), steady=True)
+        await pilot.pause()
+        meter = spy.of(Meter)
+        assert meter and not any(layout for _, layout in meter)
+        # Only the history row, whose label grew wider, asks for a layout.
+        row = panel.query_one("#vram-history-row")
+        assert all(widget.parent is row for widget in spy.layouts)
+        assert "7.3 GiB / 24.0 GiB" in shown_text(panel)
+        assert "7s: 6.0 GiB-7.3 GiB" in shown_text(panel)  # a new range: drawn at once
+        spy.calls.clear()
+        panel.show_sample(gpu_sample(7.3, t=9.0), steady=True)
+        await pilot.pause()
+        assert spy.calls == []
+        panel.show_sample(gpu_sample(7.3, t=7.0 + STEADY_HISTORY_REDRAW), steady=True)
+        await pilot.pause()
+        assert spy.of(Sparkline)
+        assert f"{7 + STEADY_HISTORY_REDRAW:.0f}s: 6.0 GiB-7.3 GiB" in shown_text(panel)
+
+
+async def test_an_unchanged_reading_in_the_chat_repaints_no_panel(
+    make_app: MakeApp, fake4b: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll of an idle chat whose reading is the same as the last: nothing in the
+    panels is repainted or laid out (the plan panel neither)."""
+    app = make_app(fake4b.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = ChatScreen(MODEL, NUM_CTX, gpu_interval=None, ps_interval=None)
+        await app.push_screen(screen)
+        await until(pilot, lambda: screen.ps_answered)
+        for t in (0.0, 2.0):
+            screen.post_message(GpuSampled(gpu_sample(6.0, t=t)))
+        await pilot.pause()
+        assert screen.memory_steady
+        spy = RefreshSpy(monkeypatch, screen.query_one("#panels", Widget))
+        for t in (4.0, 6.0, 8.0):
+            screen.post_message(GpuSampled(gpu_sample(6.0, t=t)))
+        await pilot.pause()
+        assert spy.calls == []
+
+
+async def test_polls_slow_down_while_memory_is_steady(
+    make_app: MakeApp, fake4b: FakeOllama
+) -> None:
+    """Readings come every ``gpu_interval`` while memory moves (a jump beyond noise, the
+    model appearing in /api/ps, a reply streaming) and for FAST_POLLS readings after,
+    then STEADY_SLOWDOWN times less often."""
+    app = make_app(fake4b.url)
+    async with app.run_test(size=SIZE) as pilot:
+        # Long enough that no poll of its own happens during the test: the readings
+        # are posted by the test.
+        screen = ChatScreen(MODEL, NUM_CTX, gpu_interval=100.0, ps_interval=None)
+        await app.push_screen(screen)
+        await until(pilot, lambda: screen.ps_answered and screen.last_sample is not None)
+        steady = 100.0 * STEADY_SLOWDOWN
+
+        async def reading(used_gib: float) -> float:
+            screen.post_message(GpuSampled(gpu_sample(used_gib)))
+            await pilot.pause()
+            return screen.next_gpu_poll
+
+        for _ in range(FAST_POLLS + 1):
+            await reading(1.5)
+        assert await reading(1.5 + 100 / 1024) == steady  # 100 MiB: noise
+        assert await reading(4.0) == 100.0  # a model loading: the next FAST_POLLS are fast
+        assert {await reading(4.0) for _ in range(FAST_POLLS - 1)} == {100.0}
+        assert await reading(4.0) == steady
+        screen.post_message(ModelsPolled((running(2.5, 2.5),)))  # loaded elsewhere
+        await pilot.pause()
+        assert screen.next_gpu_poll == 100.0 and not screen.memory_steady

@@ -22,7 +22,10 @@ Data flow:
   there.
 * The hardware probe is read in a thread worker (group ``gpu``), which posts
   :class:`~gemmatui.tui.messages.GpuSampled`; the handler re-arms a one-shot timer,
-  so polls never overlap. ``/api/ps`` is asked the same way, less often, and after
+  so polls never overlap: every second while memory moves (a model loading or
+  unloading, a reply streaming), every two seconds once it has been steady a while
+  (issue #11: each reading that changes the panel costs a frame; a load still shows
+  within two seconds). ``/api/ps`` is asked the same way, less often, and after
   every reply.
 * Conversations live in the app's :class:`~gemmatui.core.storage.ConversationStore`:
   the user's message is saved on send, the reply when it ends (complete, stopped or
@@ -64,7 +67,7 @@ from gemmatui.core.images import (
 from gemmatui.core.storage import Conversation, Status, StorageError, StoredImage, StoredMessage
 from gemmatui.core.text import sanitize, sanitize_line
 from gemmatui.core.types import ChatStats, HardwareSample, RunningModel
-from gemmatui.core.units import format_ctx
+from gemmatui.core.units import MiB, format_ctx
 from gemmatui.tui.banner import HistoryBanner, OllamaBanner
 from gemmatui.tui.messages import (
     ConversationSelected,
@@ -91,16 +94,31 @@ from gemmatui.tui.widgets.prompt import PromptInput
 from gemmatui.tui.widgets.reply_stream import ReplyStream
 from gemmatui.tui.widgets.sidebar import ConversationSidebar
 from gemmatui.tui.widgets.token_panel import TokenPanel
-from gemmatui.tui.widgets.vram_panel import VramPanel, loaded_model
+from gemmatui.tui.widgets.vram_panel import VramPanel, loaded_model, memory_in_use
 
 from gemmatui.tui.session import SessionAccess
 
-#: Seconds between hardware readings and between ``/api/ps`` questions.
+#: Seconds between hardware readings while memory moves, and between ``/api/ps``
+#: questions.
 GPU_INTERVAL = 1.0
 PS_INTERVAL = 5.0
+#: Once memory has been steady for ``FAST_POLLS`` readings, the probe is read this many
+#: times less often (every 2 s) and the VRAM panel's history row is drawn less often:
+#: most readings of an idle chat change nothing, and each one that does costs a frame.
+#: A model load is seen within 2 s, and then followed every second.
+STEADY_SLOWDOWN = 2.0
+FAST_POLLS = 10
+#: A change of memory in use smaller than this between two readings is steady: other
+#: programs' noise (system RAM moves by tens of MiB a second on a busy machine); a
+#: model loading moves hundreds of MiB a second, at least ~1 GB in all.
+STEADY_BYTES = 128 * MiB
 #: Seconds between hand-overs of streamed text to the view (8 a second), whatever the
 #: token rate: each one costs a frame (see ``reply_stream``).
 STREAM_FLUSH_INTERVAL = 0.125
+
+
+def _footprint(running: RunningModel | None) -> tuple[int, int] | None:
+    return None if running is None else (running.size_bytes, running.size_vram_bytes)
 
 
 def gpu_used(sample: HardwareSample | None) -> int | None:
@@ -241,6 +259,8 @@ class ChatScreen(SessionAccess, Screen[None]):
         self.fit: VariantFit | None = None
         self._gpu_timer: Timer | None = None
         self._ps_timer: Timer | None = None
+        # Readings still to take at ``gpu_interval`` before slowing down (memory moved).
+        self._fast_polls = 0
         # Images of the message being answered, for the context estimate when the reply
         # ends without Ollama's figures (its prompt_eval_count counts them otherwise).
         self._sent_image_tokens = 0
@@ -972,13 +992,37 @@ class ChatScreen(SessionAccess, Screen[None]):
 
     @on(GpuSampled)
     def _gpu_sampled(self, event: GpuSampled) -> None:
-        self.last_sample = event.sample
-        self.query_one(VramPanel).show_sample(event.sample)
+        previous, self.last_sample = self.last_sample, event.sample
+        if previous is not None and self._moved(previous, event.sample):
+            self._fast_polls = FAST_POLLS
+        elif self._fast_polls > 0:
+            self._fast_polls -= 1
+        self.query_one(VramPanel).show_sample(event.sample, steady=self.memory_steady)
         if self.ps_answered and self.running is None:
             self.baseline_used = gpu_used(event.sample)
         self._paint_plan()
         if self.gpu_interval is not None:
-            self._gpu_timer = self._rearm(self._gpu_timer, self.gpu_interval, self._poll_gpu)
+            self._gpu_timer = self._rearm(self._gpu_timer, self.next_gpu_poll, self._poll_gpu)
+
+    @staticmethod
+    def _moved(before: HardwareSample, after: HardwareSample) -> bool:
+        """Whether memory moved between two readings (beyond noise), or the GPUs did."""
+        if len(before.gpus) != len(after.gpus):
+            return True
+        return abs(memory_in_use(after) - memory_in_use(before)) >= STEADY_BYTES
+
+    @property
+    def memory_steady(self) -> bool:
+        """No reply streams and memory has not moved (nor the model in ``/api/ps``) for
+        the last ``FAST_POLLS`` readings."""
+        return not self.generating and self._fast_polls == 0
+
+    @property
+    def next_gpu_poll(self) -> float:
+        """Seconds until the next hardware reading: ``gpu_interval`` while memory moves
+        or a reply streams, ``STEADY_SLOWDOWN`` times that once it is steady."""
+        assert self.gpu_interval is not None
+        return self.gpu_interval * (STEADY_SLOWDOWN if self.memory_steady else 1)
 
     @work(exclusive=True, group="ps")
     async def _poll_models(self) -> None:
@@ -994,8 +1038,11 @@ class ChatScreen(SessionAccess, Screen[None]):
     def _models_polled(self, event: ModelsPolled) -> None:
         self.query_one(VramPanel).show_models(event.running, event.error)
         if event.running is not None:
+            running = loaded_model(event.running, self.model)
+            if self.ps_answered and _footprint(running) != _footprint(self.running):
+                self._fast_polls = FAST_POLLS  # loaded, unloaded, resized: memory moves
             self.ps_answered = True
-            self.running = loaded_model(event.running, self.model)
+            self.running = running
         self._paint_plan()
         if self.ps_interval is not None:
             self._ps_timer = self._rearm(self._ps_timer, self.ps_interval, self._poll_models)

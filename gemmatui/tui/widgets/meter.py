@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual.reactive import reactive
 from textual.widget import Widget
 
 FILL = "█"
@@ -17,6 +16,10 @@ class Meter(Widget):
     Below ``warn_at`` (a fraction of ``total``) the bar is ``$success``, from
     ``warn_at`` ``$warning``, from ``error_at`` ``$error``. With no total the bar is
     empty and only the label shows.
+
+    :meth:`show` repaints the gauge only when what it draws changes: the filled cells
+    at its width, the colour or the label. The panels hand it a reading every second or
+    two, mostly one that draws the same (a few MiB more in use is no whole cell).
 
     Args:
         warn_at: Fraction from which the bar turns to the warning colour.
@@ -36,10 +39,6 @@ class Meter(Widget):
     }
     """
 
-    value: reactive[float] = reactive(0.0)
-    total: reactive[float | None] = reactive(None)
-    label: reactive[str] = reactive("")
-
     def __init__(
         self,
         *,
@@ -51,6 +50,9 @@ class Meter(Widget):
         super().__init__(id=id, classes=classes)
         self.warn_at = warn_at
         self.error_at = error_at
+        self.value: float = 0.0
+        self.total: float | None = None
+        self.label = ""
 
     @property
     def fraction(self) -> float | None:
@@ -70,13 +72,27 @@ class Meter(Widget):
         return "warning" if fraction >= self.warn_at else "ok"
 
     def show(self, value: float, total: float | None, label: str) -> None:
-        """Set value, total and label together."""
+        """Set value, total and label together; repaint only if the drawing changes."""
+        before = self._drawn()
         self.value, self.total, self.label = value, total, label
+        if self._drawn() != before or not self.size.width:  # not laid out: cannot tell
+            self.refresh()
+
+    def _drawn(self) -> tuple[int, str | None, str]:
+        """What :meth:`render` draws at the current width: filled cells, level, label."""
+        return self._filled(self._label()), self.level, self.label
+
+    def _label(self) -> str:
+        return f" {self.label}" if self.label else ""
+
+    def _filled(self, label: str) -> int:
+        width = max(0, self.size.width - cell_len(label))
+        return round((self.fraction or 0.0) * width)
 
     def render(self) -> Text:
-        label = f" {self.label}" if self.label else ""
+        label = self._label()
         width = max(0, self.size.width - cell_len(label))
-        filled = round((self.fraction or 0.0) * width)
+        filled = self._filled(label)
         return Text.assemble(
             (FILL * filled, self.get_component_rich_style(f"meter--{self.level or 'ok'}")),
             (EMPTY * (width - filled), self.get_component_rich_style("meter--empty")),

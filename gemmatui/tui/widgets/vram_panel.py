@@ -13,17 +13,23 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import Sparkline, Static
 
 from gemmatui.core.types import GpuSample, HardwareSample, RunningModel
-from gemmatui.core.units import MiB, format_bytes, format_duration
+from gemmatui.core.units import format_bytes, format_duration
 from gemmatui.tui.widgets.meter import Meter
 from gemmatui.tui.widgets.panel import Panel, show_content
 
 #: Samples kept for the sparkline: three minutes at one a second. Its label says
 #: which span of time it covers, from the samples' own timestamps.
 HISTORY_SAMPLES = 180
+#: While memory is steady (the caller says so), the history row (sparkline and label)
+#: is drawn again at most this often, in seconds of the samples' own time, unless the
+#: range it shows changes: a column of the sparkline spans several seconds of the three
+#: minutes, and drawing it again for every reading costs a frame (issue #11) that moves
+#: nothing a person reads. The bar above it shows every reading.
+STEADY_HISTORY_REDRAW = 10.0
 NO_GPU_TITLE = "No GPU found: system RAM"
 
 
@@ -31,6 +37,13 @@ def loaded_model(running: Iterable[RunningModel], model: str) -> RunningModel | 
     """The row of ``/api/ps`` for ``model`` (``name`` and ``name:latest`` match)."""
     names = {model, f"{model}:latest"}
     return next((row for row in running if row.name in names), None)
+
+
+def memory_in_use(sample: HardwareSample) -> int:
+    """What the panel charts: GPU memory in use (all GPUs), or system RAM without a GPU."""
+    if sample.gpus:
+        return sum(gpu.used_bytes or 0 for gpu in sample.gpus)
+    return sample.ram_used_bytes
 
 
 def _used_of_total(used: int | None, total: int | None) -> str:
@@ -78,7 +91,9 @@ class MemoryRow(Vertical):
     }
     """
 
-    reading: reactive[MemoryReading | None] = reactive(None)
+    #: Not a repainting reactive: a new reading repaints only the lines that changed
+    #: (:meth:`_paint`), not the whole row.
+    reading: var[MemoryReading | None] = var(None)
 
     def __init__(self, reading: MemoryReading) -> None:
         super().__init__()
@@ -140,6 +155,8 @@ class VramPanel(Panel):
         self.running: RunningModel | None = None
         self.ps_error: str | None = None
         self._layout: tuple[str, ...] = ()
+        # The history row as last drawn: its range, and the time of its last sample.
+        self._history_drawn: tuple[str, float] | None = None
 
     @property
     def has_gpu(self) -> bool:
@@ -158,19 +175,25 @@ class VramPanel(Panel):
         self.query_one("#vram-error", Static).display = False
         self._paint_model()
 
-    def show_sample(self, sample: HardwareSample) -> None:
-        """Draw one probe reading: bars, history, and the probe's error if any."""
+    def show_sample(self, sample: HardwareSample, *, steady: bool = False) -> None:
+        """Draw one probe reading: bars, history, and the probe's error if any.
+
+        Args:
+            sample: The reading.
+            steady: Memory has not moved for a while: the history row may wait up to
+                :data:`STEADY_HISTORY_REDRAW` seconds unless its range changes.
+        """
         if sample.gpus:
             readings = [MemoryReading.of_gpu(gpu) for gpu in sample.gpus]
-            in_use = sum(gpu.used_bytes or 0 for gpu in sample.gpus)
         else:
             readings = [MemoryReading.of_ram(sample)]
-            in_use = sample.ram_used_bytes
+        in_use = memory_in_use(sample)
         layout = tuple(r.title for r in readings)
         rows = self.query_one("#vram-rows", Vertical)
         if layout != self._layout:
             self._layout = layout
             self.history.clear()
+            self._history_drawn = None
             rows.remove_children()
             rows.mount_all(MemoryRow(r) for r in readings)
             self._paint_model()
@@ -178,18 +201,26 @@ class VramPanel(Panel):
             for row, reading in zip(rows.query_children(MemoryRow), readings, strict=True):
                 row.reading = reading
         self.history.append((sample.timestamp, float(in_use)))
-        values = [used for _, used in self.history]
-        self.query_one(Sparkline).data = values  # a reactive: redrawn only if it changed
-        low, high = min(values), max(values)
-        span = (
-            format_bytes(high) if high - low < MiB else f"{format_bytes(low)}-{format_bytes(high)}"
-        )
-        window = self.history[-1][0] - self.history[0][0]
-        label = f" {format_duration(window)}: {span}" if window >= 1 else f" {span}"
-        show_content(self.query_one("#vram-range", Static), Content(label))
+        self._paint_history(steady)
         error = self.query_one("#vram-error", Static)
         error.display = sample.error is not None
         show_content(error, Content(f"⚠ {sample.error}" if sample.error else ""))
+
+    def _paint_history(self, steady: bool) -> None:
+        values = [used for _, used in self.history]
+        low, high = format_bytes(min(values)), format_bytes(max(values))
+        span = high if low == high else f"{low}-{high}"  # not "6.0 GiB-6.0 GiB"
+        now = self.history[-1][0]
+        drawn = self._history_drawn
+        if steady and drawn is not None:
+            drawn_span, drawn_at = drawn
+            if span == drawn_span and 0 <= now - drawn_at < STEADY_HISTORY_REDRAW:
+                return
+        self._history_drawn = (span, now)
+        self.query_one(Sparkline).data = values  # a reactive: redrawn only if it changed
+        window = now - self.history[0][0]
+        label = f" {format_duration(window)}: {span}" if window >= 1 else f" {span}"
+        show_content(self.query_one("#vram-range", Static), Content(label))
 
     def show_models(self, running: Iterable[RunningModel] | None, error: str | None = None) -> None:
         """Draw where the chat's model sits, from ``/api/ps``.
