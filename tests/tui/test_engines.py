@@ -56,7 +56,7 @@ async def test_auto_finds_llama_server_and_chats_with_its_model(
 ) -> None:
     """``--engine auto`` at a llama-server's address: no model chosen, yet the chat opens
     on the served model at the server's context; a message streams a reply and the
-    tokens panel takes the rate from the final timings."""
+    tokens panel names llama-server and takes the rate from the final timings."""
     app = make_session_app(connect=Connector(llama.url))
     async with app.run_test(size=SIZE) as pilot:
         screen = await chat_open(app, pilot)
@@ -64,6 +64,9 @@ async def test_auto_finds_llama_server_and_chats_with_its_model(
         assert app.session.kind == "llama-server" and app.session.engine.host == llama.url
         assert app.ollama_ok is True
         assert any("serves one model" in n.title for n in app._notifications)
+        panel_words = shown_text(screen.tokens)
+        assert "Final figures appear after a reply" in panel_words
+        assert "Ollama" not in panel_words
         await pilot.press(*"hello", "enter")
         await until(pilot, lambda: screen.tokens.last is not None)
         stats = screen.tokens.last

@@ -283,7 +283,12 @@ class ChatScreen(SessionAccess, Screen[None]):
             with VerticalScroll(id="panels"):
                 yield VramPanel(self.model, id="vram")
                 yield PlanPanel(id="plan")
-                yield TokenPanel(self.num_ctx, clock=self.session.clock, id="tokens")
+                yield TokenPanel(
+                    self.num_ctx,
+                    clock=self.session.clock,
+                    engine=self.session.engine_name,
+                    id="tokens",
+                )
         yield Footer()
 
     @property

@@ -77,9 +77,18 @@ class TokenPanel(Panel):
     }
     """
 
-    def __init__(self, num_ctx: int, *, clock: Callable[[], float], id: str | None = None) -> None:
+    def __init__(
+        self,
+        num_ctx: int,
+        *,
+        clock: Callable[[], float],
+        engine: str = "Ollama",
+        id: str | None = None,
+    ) -> None:
         super().__init__("Tokens", id=id)
         self.num_ctx = num_ctx
+        #: The engine's name, as the panel's words name it ("Ollama", "llama-server").
+        self.engine = engine
         self.clock = clock
         self.rates: deque[float] = deque(maxlen=RATE_HISTORY)
         self.last: ChatStats | None = None
@@ -209,11 +218,13 @@ class TokenPanel(Panel):
         warning.display = full >= CONTEXT_WARN
         show_content(
             warning,
-            Content(
-                f"⚠ context {about}{full:.0%} full: "
-                "Ollama drops the oldest messages when it fills"
-            ),
+            Content(f"⚠ context {about}{full:.0%} full: {self._when_full()}"),
         )
+
+    def _when_full(self) -> str:
+        if self.engine == "Ollama":
+            return "Ollama drops the oldest messages when it fills"
+        return "a longer conversation will not fit"
 
     def _paint_live(self) -> None:
         if self.streaming:
@@ -239,7 +250,7 @@ class TokenPanel(Panel):
     def _stats_lines(self) -> Content:
         s = self.last
         if s is None:
-            return Content.styled("Ollama's figures appear after a reply", "$text-muted")
+            return Content.styled("Final figures appear after a reply", "$text-muted")
         lines = []
         if s.time_to_first_token_s is not None:
             lines.append(_line("first token", f"{s.time_to_first_token_s:.2f} s"))
