@@ -131,14 +131,20 @@ class ReplyDocument(RichMarkdown):
     }
 
     def __init__(
-        self, source: str, *, code_theme: str = "monokai", code_background: str | None = None
+        self,
+        source: str,
+        *,
+        code_theme: str = "monokai",
+        code_background: str | None = None,
+        code: dict[tuple[str, str], _Syntax] | None = None,
     ) -> None:
         super().__init__("", code_theme=code_theme, hyperlinks=False)
         self.markup = source
         self.parsed = _PARSER.parse(source)
         self.code_background = code_background
-        #: Its code blocks, highlighted once, by (lexer, code).
-        self.code: dict[tuple[str, str], _Syntax] = {}
+        #: Code blocks highlighted once, by (lexer, code): this document's, and those of
+        #: an earlier version of it that ``code`` brought (same theme).
+        self.code: dict[tuple[str, str], _Syntax] = {} if code is None else code
 
 
 def _color(value: str | None, under: Color) -> Color | None:
@@ -248,6 +254,9 @@ class MarkdownView(Widget):
         #: The parsed document and the theme it was made for: a new width draws it
         #: again without parsing or highlighting again.
         self._document: tuple[str, ReplyDocument] | None = None
+        #: Highlighted code blocks, kept while text is appended (a streamed reply's
+        #: piece is drawn again at every settle; its earlier code does not change).
+        self._code: dict[tuple[str, str], _Syntax] = {}
         self.display = bool(source.strip())  # an empty document takes no room
 
     def on_mount(self) -> None:
@@ -255,15 +264,21 @@ class MarkdownView(Widget):
 
     def _theme_changed(self) -> None:
         self._drawn_for = self._document = None
+        self._code = {}
         self.refresh(layout=True)
 
     def append(self, text: str) -> None:
-        """Add ``text`` to the end of the document and draw it again."""
+        """Add ``text`` to the end of the document and draw it again (code blocks
+        already highlighted are not highlighted again)."""
         if text:
-            self.update(self.source + text)
+            self._set_source(self.source + text)
 
     def update(self, source: str) -> None:
         """Replace the document."""
+        self._code = {}
+        self._set_source(source)
+
+    def _set_source(self, source: str) -> None:
         self.source = source
         self._lines, self._drawn_for, self._document = [], None, None
         self.display = bool(source.strip())
@@ -292,7 +307,10 @@ class MarkdownView(Widget):
         )
         if self._document is None or self._document[0] != app.theme:
             document = ReplyDocument(
-                self.source, code_theme=code_theme, code_background=code_background
+                self.source,
+                code_theme=code_theme,
+                code_background=code_background,
+                code=self._code,
             )
             self._document = (app.theme, document)
         console = app.console

@@ -41,7 +41,7 @@ from gemmatui.tui.widgets.markdown_view import MarkdownView
 from gemmatui.tui.widgets.message import AssistantMessage, StreamTail
 
 #: Characters a Markdown widget takes before the reply moves on to a new one.
-CUT_AFTER_CHARS = 3000
+CUT_AFTER_CHARS = 1500
 #: Seconds between moves of complete blocks from the tail to Markdown: each one parses
 #: and draws the piece being written again and lays the screen out, so it is done at
 #: most this often, not at every block.
