@@ -25,7 +25,9 @@ Then, per rate:
 
 1. wait for the chat (its prompt's placeholder appears on screen), let it settle 2 s,
    and measure **idle** for ``--idle-seconds`` (panels polling: the hardware probe
-   every second, ``/api/ps`` every 5 s);
+   every 1-2 s, ``/api/ps`` every 5 s; the prompt's cursor blinks for the first 10 s,
+   so the default 15 s window holds both, as a person who opened the chat and
+   stepped away pays them);
 2. type a prompt and Enter; the fake streams a Markdown document (headings,
    paragraphs with bold and code, lists, a code fence) cycled for as long as needed;
 3. the window starts when the reply's first word (``Zephyrus``) is seen on screen
@@ -701,7 +703,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="10,30,100", help="tokens per second, comma-separated")
     parser.add_argument("--seconds", type=float, default=20.0, help="stream window per rate")
-    parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle window per rate")
+    parser.add_argument("--idle-seconds", type=float, default=15.0, help="idle window per rate")
     parser.add_argument("--presses", type=int, default=7, help="key presses for the latency")
     parser.add_argument(
         "--key-rate", type=float, help="rate at which to time key presses (default: the highest)"
