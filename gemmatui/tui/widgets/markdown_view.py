@@ -49,6 +49,8 @@ from textual.widget import Widget
 #: CommonMark with tables and strikethrough, as Rich parses it, but with raw HTML off:
 #: ``<T>`` or ``<script>`` in a reply is text to show, not markup to drop.
 _PARSER = MarkdownIt("commonmark", {"html": False}).enable(["strikethrough", "table"])
+#: Widths a view keeps its drawn lines for (see ``MarkdownView._drawn``).
+WIDTHS_KEPT = 2
 
 
 class _Heading(Heading):
@@ -249,8 +251,10 @@ class MarkdownView(Widget):
     def __init__(self, source: str = "", *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
         self.source = source
-        self._lines: list[Strip] = []
-        self._drawn_for: tuple[int, str] | None = None  # (width, theme) of _lines
+        #: The document drawn, by (width, theme): the last :data:`WIDTHS_KEPT` of them,
+        #: since a layout of a scrolling view measures each widget at two widths (with
+        #: and without the scrollbar) and keeping one would draw it twice every time.
+        self._drawn: dict[tuple[int, str], list[Strip]] = {}
         #: The parsed document and the theme it was made for: a new width draws it
         #: again without parsing or highlighting again.
         self._document: tuple[str, ReplyDocument] | None = None
@@ -263,7 +267,7 @@ class MarkdownView(Widget):
         self.watch(self.app, "theme", self._theme_changed, init=False)
 
     def _theme_changed(self) -> None:
-        self._drawn_for = self._document = None
+        self._drawn, self._document = {}, None
         self._code = {}
         self.refresh(layout=True)
 
@@ -280,17 +284,20 @@ class MarkdownView(Widget):
 
     def _set_source(self, source: str) -> None:
         self.source = source
-        self._lines, self._drawn_for, self._document = [], None, None
+        self._drawn, self._document = {}, None
         self.display = bool(source.strip())
         self.refresh(layout=True)
 
     def lines(self, width: int) -> list[Strip]:
-        """The document drawn ``width`` cells wide (kept until the width or theme changes)."""
+        """The document drawn ``width`` cells wide (kept for the last widths and theme)."""
         key = (width, self.app.theme)
-        if key != self._drawn_for:
-            self._lines = self._draw(width)
-            self._drawn_for = key
-        return self._lines
+        lines = self._drawn.pop(key, None)
+        if lines is None:
+            lines = self._draw(width)
+            while len(self._drawn) >= WIDTHS_KEPT:
+                del self._drawn[next(iter(self._drawn))]  # the least recently used
+        self._drawn[key] = lines  # the most recent last
+        return lines
 
     @property
     def rendered_text(self) -> str:
@@ -341,7 +348,7 @@ class MarkdownView(Widget):
         return strip.apply_offsets(0, y)
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
-        text = "\n".join(strip.text.rstrip() for strip in self._lines)
+        text = "\n".join(strip.text.rstrip() for strip in self.lines(self.size.width))
         return selection.extract(text), "\n"
 
     def selection_updated(self, selection: Selection | None) -> None:
