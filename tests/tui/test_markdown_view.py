@@ -170,3 +170,25 @@ async def test_text_can_be_selected_with_the_mouse() -> None:
         await pilot.mouse_up(view, offset=(4, 2))
         await pilot.pause()
         assert app.screen.get_selected_text() == "beta gamma\n\ndelta"
+
+
+async def test_measured_with_and_without_a_scrollbar_it_is_drawn_once_per_width() -> None:
+    """A layout of a scrolling view asks for two widths in turn (with and without the
+    scrollbar): each is drawn once, not once per request."""
+    app = _Host("word " * 60)
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+        drawn: list[int] = []
+        draw = view._draw
+
+        def counting(width: int) -> list[object]:
+            drawn.append(width)
+            return draw(width)  # type: ignore[return-value]
+
+        view._draw = counting  # type: ignore[method-assign,assignment]
+        view.update(view.source + " more")
+        for _ in range(5):
+            view.lines(71)
+            view.lines(73)
+        assert sorted(drawn) == [71, 73]
