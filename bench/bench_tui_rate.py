@@ -76,26 +76,18 @@ the window, the key presses; floor ~23 s), the whole run under 3 minutes.
 
 Results
 -------
-To be filled in by the lead, measured on a quiet machine (state the CPU, cores,
-Python and Textual versions, and the commit); check the ``host busy`` column stays
-well under 100 %.
-
-Measured while writing it, on 2 cores shared with several other busy sessions (load
-average 2.4-3.7, ``host busy`` 82-97 %), so noisy and capped: at 100 tokens/s the app
-could not get more than about half a core. Python 3.11.7, Textual 8.2.8, the product
-code as it was in the working tree then. Default settings (20 s per rate)::
+Quiet host (2 cores, load average < 0.5), Python 3.11.7, Textual 8.2.8, defaults,
+after issue #11 (commit e62bc08)::
 
     tok/s  app CPU  floor CPU  ratio  app fr/s  floor fr/s  app RSS  floor RSS  key ms
-       10   28.8 %     19.8 %  1.45x      13.5        13.5   80 MiB     59 MiB       -
-       30   46.1 %     49.2 %  0.94x      15.2        24.7   88 MiB     68 MiB       -
-      100   48.2 %     49.7 %  0.97x       6.3         8.3  122 MiB     83 MiB    1004 (max 1578)
-    idle in the chat: 2.2-2.4 % of one core, 3.2-3.4 frames/s
-    fit --json: 109 ms vs python -c pass 15 ms = 7.2x (median of 10)
+       10    5.5 %     16.7 %  0.33x       9.7        13.8   74 MiB     59 MiB       -
+       30    9.3 %     45.6 %  0.20x      10.4        30.9   76 MiB     69 MiB       -
+      100   14.0 %     83.2 %  0.17x      10.8        18.9   78 MiB     88 MiB  21 (max 25)
+    idle in the chat (15 s): 0.6-0.7 % of one core, 1.1-1.2 frames/s
+    fit --json: 58 ms vs python -c pass 12 ms = 4.9x (median of 20)
 
-Issue #11 before / after (10 s per rate, same host, ``host busy`` 42-100 %): app CPU
-at 10 / 30 / 100 tokens/s 25.7 / 35.8 / 65.6 % before, 5.9 / 15.3 / 25.7 % after
-(0.42x / 0.38x / 0.39x of the floor); frames/s 19 / 18 / 12 before, 10 after; idle
-2.0-2.4 % before, 1.4 % after; key latency at 100 tokens/s 109 ms before, 36 after.
+Before issue #11 (busy shared host): 25.7 / 35.8 / 65.6 % at 10 / 30 / 100 tokens/s,
+idle 2.0-2.4 %, key latency at 100 tokens/s 109 ms, fit 5.5-7.2x.
 
 More runs, and the profile of what is left, are in ``bench/README.md``.
 """

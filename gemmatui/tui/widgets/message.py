@@ -1,8 +1,9 @@
 """The blocks of a conversation: the user's prompt, a reply, an error, the system prompt.
 
 Whatever the user or the model wrote is content, never markup: prompts and errors
-are shown with ``markup=False``, replies through the Markdown widget (which takes
-``[bold]`` or ``[link=...]`` as text), and headers are built as ``Content`` objects.
+are shown with ``markup=False``, replies through
+:class:`~gemmatui.tui.widgets.markdown_view.MarkdownView` (which shows ``[bold]``,
+``<b>`` or ``[link=...]`` as text), and headers are built as ``Content`` objects.
 
 Nor does it ever drive the terminal: everything shown here (prompts, replies, errors
 quoting a server, the system prompt, a model's name from the history) goes through
@@ -237,9 +238,9 @@ class AssistantMessage(MessageBlock, can_focus=True):
     """A reply from the model, rendered as Markdown (also while it streams in).
 
     A :class:`~gemmatui.tui.widgets.reply_stream.ReplyStream` writes a streaming
-    reply into its Markdown widget(s) and keeps :attr:`text` up to date with
+    reply into its Markdown view(s) and keeps :attr:`text` up to date with
     ``set_reactive``, so no watcher runs per token. :attr:`text` is the raw reply;
-    the Markdown widgets get it sanitised. Focus a reply (click or Tab) to
+    the Markdown views get it sanitised. Focus a reply (click or Tab) to
     make it the one Ctrl+Y copies.
 
     Args:

@@ -40,7 +40,7 @@ from gemmatui.core.text import Sanitizer
 from gemmatui.tui.widgets.markdown_view import MarkdownView
 from gemmatui.tui.widgets.message import AssistantMessage, StreamTail
 
-#: Characters a Markdown widget takes before the reply moves on to a new one.
+#: Characters a Markdown view takes before the reply moves on to a new one.
 CUT_AFTER_CHARS = 1500
 #: Seconds between moves of complete blocks from the tail to Markdown: each one parses
 #: and draws the piece being written again and lays the screen out, so it is done at
@@ -123,8 +123,8 @@ class ReplyStream:
 
     Args:
         block: The reply's block (composed with ``status="streaming"``, so it has a
-            :class:`StreamTail`); its (empty) Markdown widget is written to first.
-        cut_after: Characters per Markdown widget before the next one is opened.
+            :class:`StreamTail`); its (empty) Markdown view is written to first.
+        cut_after: Characters per Markdown view before the next one is opened.
         settle_interval: Seconds between moves of complete blocks to Markdown.
         clock: Monotonic seconds (tests pass their own).
     """
@@ -145,7 +145,7 @@ class ReplyStream:
         #: Finds where each top-level block ends (every boundary, however short).
         self.boundaries = BlockCutter(cut_after=0)
         self.sanitizer = Sanitizer()
-        #: Finds where the Markdown widget being written is full (see the module).
+        #: Finds where the Markdown view being written is full (see the module).
         self.pieces = BlockCutter(cut_after)
         self.markdown: MarkdownView = block.markdown
         #: Sanitised complete blocks not yet moved to Markdown (shown in the tail).
