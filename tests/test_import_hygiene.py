@@ -41,16 +41,28 @@ def test_core_never_imports_textual():
     assert _loaded_after(code) == set()
 
 
+def _run_reporting_modules(
+    code: str, modules: tuple[str, ...], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh Python; it then writes to stderr which of ``modules``
+    it loaded (nothing, when none)."""
+    report = f"print(' '.join(m for m in {modules!r} if m in sys.modules), file=sys.stderr)\n"
+    return subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code + report],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
 def test_fit_command_runs_without_textual_or_ollama(tmp_path):
     env = {**os.environ, "GEMMATUI_CONFIG": str(tmp_path / "c.toml"), "OLLAMA_HOST": "127.0.0.1:9"}
-    code = (
-        "import sys\n"
+    out = _run_reporting_modules(
         "from gemmatui.cli import main\n"
-        "rc = main(['fit', '--vram', '24G', '--ctx', '32k', '--json'])\n"
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        "rc = main(['fit', '--vram', '24G', '--ctx', '32k', '--json'])\n",
+        HEAVY,
+        env,
     )
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip() == ""
@@ -61,15 +73,10 @@ def test_fit_as_the_program_loads_only_what_it_runs(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "GEMMATUI_"))}
     env.update(GEMMATUI_CONFIG=str(tmp_path / "c.toml"), OLLAMA_HOST="127.0.0.1:9")
     unwanted = HEAVY + NOT_FOR_FIT
-    code = (
-        "import sys\n"
-        "sys.argv = ['gemmatui', 'fit', '--json']\n"
-        "from gemmatui.cli import main\n"
-        "rc = main()\n"
-        f"print(' '.join(m for m in {unwanted!r} if m in sys.modules), file=sys.stderr)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    out = _run_reporting_modules(
+        "sys.argv = ['gemmatui', 'fit', '--json']\nfrom gemmatui.cli import main\nrc = main()\n",
+        unwanted,
+        env,
     )
     assert out.stdout.startswith("{"), out.stderr
     assert out.stderr.strip() == ""
