@@ -192,3 +192,21 @@ async def test_measured_with_and_without_a_scrollbar_it_is_drawn_once_per_width(
             view.lines(71)
             view.lines(73)
         assert sorted(drawn) == [71, 73]
+
+
+async def test_a_renderer_failure_shows_the_reply_as_plain_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should the Markdown renderer ever fail on some reply, the app goes on and the
+    reply is shown as its plain text."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RecursionError("a document the renderer chokes on")
+
+    monkeypatch.setattr(markdown_view, "ReplyDocument", broken)
+    app = _Host("**still** readable")
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        view = app.query_one(MarkdownView)
+        assert view.rendered_text == "**still** readable"
+        assert app.is_running

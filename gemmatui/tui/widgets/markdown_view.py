@@ -307,6 +307,19 @@ class MarkdownView(Widget):
     def _draw(self, width: int) -> list[Strip]:
         if width <= 0 or not self.source.strip():
             return []
+        console = self.app.console
+        try:
+            return self._draw_markdown(width)
+        except Exception as err:  # noqa: BLE001 (a reply must never take the app down)
+            # The text is untrusted and the renderer third-party: should it ever fail on
+            # some input, the reply is still shown, as the plain text it is.
+            self.log.error("could not draw a reply as Markdown; shown as text", err)
+            self._document = None
+            options = console.options.update_width(width).update(height=None)
+            lines = console.render_lines(Text(self.source), options, pad=True)
+            return [Strip(line, width) for line in lines]
+
+    def _draw_markdown(self, width: int) -> list[Strip]:
         app = self.app
         theme = app.current_theme
         rich_theme, code_theme, code_background = markdown_styles(
