@@ -74,33 +74,31 @@ class _Syntax(Syntax):
 
 
 class _CodeBlock(CodeBlock):
-    """A fenced or indented code block on its own background, with room around it."""
+    """A fenced or indented code block on its own background, with room around it;
+    highlighted once per document (:attr:`ReplyDocument.code`)."""
 
-    document: ReplyDocument | None = None
+    document: ReplyDocument
 
     @classmethod
     def create(cls, markdown: RichMarkdown, token: object) -> _CodeBlock:  # type: ignore[override]
         block = super().create(markdown, token)  # type: ignore[arg-type]
-        assert isinstance(block, _CodeBlock)
-        block.document = markdown if isinstance(markdown, ReplyDocument) else None
+        assert isinstance(block, _CodeBlock) and isinstance(markdown, ReplyDocument)
+        block.document = markdown
         return block
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         code = str(self.text).rstrip()
-        document = self.document
         key = (self.lexer_name, code)
-        syntax = document.code.get(key) if document else None
+        syntax = self.document.code.get(key)
         if syntax is None:
-            syntax = _Syntax(
+            syntax = self.document.code[key] = _Syntax(
                 code,
                 self.lexer_name,
                 theme=self.theme,
                 word_wrap=True,
                 padding=(1, 2),
-                background_color=document.code_background if document else None,
+                background_color=self.document.code_background,
             )
-            if document:
-                document.code[key] = syntax
         yield syntax
 
 
@@ -197,17 +195,15 @@ def markdown_styles(
     """
     values = dict(variables)
     under = _color(values.get("surface"), Color(0, 0, 0)) or Color(0, 0, 0)
-    inline_code = (
-        _style(values, under, color="text-warning", background="warning")
-        if dark
-        else _style(values, under, color="text-error", background="error")
-    )
-    tint = Color.parse(values.get("warning" if dark else "error", "#808080")).with_alpha(
-        0.1 if dark else 0.05
-    )
-    inline_code = Style(color=inline_code.color, bgcolor=(under + tint).rich_color)
+    # Inline code as Textual's Markdown draws it: warning colours when dark, error
+    # colours when light, on a faint tint of that colour (no tint in ANSI colours).
+    accent = "warning" if dark else "error"
+    code_color = _style(values, under, color=f"text-{accent}").color
+    tint = Color.parse(values.get(accent, "#808080")).with_alpha(0.1 if dark else 0.05)
     styles: dict[str, Style] = {
-        "markdown.code": Style(color=inline_code.color) if ansi else inline_code,
+        "markdown.code": Style(
+            color=code_color, bgcolor=None if ansi else (under + tint).rich_color
+        ),
         "markdown.link": _style(values, under, color="text-primary"),
         "markdown.link_url": _style(values, under, color="foreground-muted")
         + Style(underline=True),
