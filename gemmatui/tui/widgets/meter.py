@@ -80,19 +80,16 @@ class Meter(Widget):
 
     def _drawn(self) -> tuple[int, str | None, str]:
         """What :meth:`render` draws at the current width: filled cells, level, label."""
-        return self._filled(self._label()), self.level, self.label
+        return self._bar()[1], self.level, self.label
 
-    def _label(self) -> str:
-        return f" {self.label}" if self.label else ""
-
-    def _filled(self, label: str) -> int:
+    def _bar(self) -> tuple[int, int, str]:
+        """The bar's width, its filled cells and the label after it (with its space)."""
+        label = f" {self.label}" if self.label else ""
         width = max(0, self.size.width - cell_len(label))
-        return round((self.fraction or 0.0) * width)
+        return width, round((self.fraction or 0.0) * width), label
 
     def render(self) -> Text:
-        label = self._label()
-        width = max(0, self.size.width - cell_len(label))
-        filled = self._filled(label)
+        width, filled, label = self._bar()
         return Text.assemble(
             (FILL * filled, self.get_component_rich_style(f"meter--{self.level or 'ok'}")),
             (EMPTY * (width - filled), self.get_component_rich_style("meter--empty")),
