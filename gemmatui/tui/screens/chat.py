@@ -286,7 +286,7 @@ class ChatScreen(SessionAccess, Screen[None]):
                 yield TokenPanel(
                     self.num_ctx,
                     clock=self.session.clock,
-                    engine=self.session.engine_name,
+                    engine=self.session.kind,
                     id="tokens",
                 )
         yield Footer()

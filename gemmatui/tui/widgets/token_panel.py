@@ -82,12 +82,13 @@ class TokenPanel(Panel):
         num_ctx: int,
         *,
         clock: Callable[[], float],
-        engine: str = "Ollama",
+        engine: str = "ollama",
         id: str | None = None,
     ) -> None:
         super().__init__("Tokens", id=id)
         self.num_ctx = num_ctx
-        #: The engine's name, as the panel's words name it ("Ollama", "llama-server").
+        #: The engine's kind (``Session.kind``: "ollama", "llama-server", "openai"): only
+        #: Ollama is known to drop the oldest messages when the context fills.
         self.engine = engine
         self.clock = clock
         self.rates: deque[float] = deque(maxlen=RATE_HISTORY)
@@ -222,7 +223,7 @@ class TokenPanel(Panel):
         )
 
     def _when_full(self) -> str:
-        if self.engine == "Ollama":
+        if self.engine == "ollama":
             return "Ollama drops the oldest messages when it fills"
         return "a longer conversation will not fit"
 
